@@ -1,0 +1,322 @@
+//! One typed configuration, read from environment variables and flags of the
+//! same name (OPERATIONS.md). Secrets are redacted in `Debug`.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+/// A secret string that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Every setting of OPERATIONS.md. Each is a flag and an environment variable.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// `postgres://…` for PostgreSQL; `sqlite://…` for the embedded database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://babysync.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Where to listen.
+    #[arg(
+        long,
+        env = "BIND_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind_addr: SocketAddr,
+
+    /// HS256 shared secret (at least 32 bytes), used as the bytes given.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// PEM public key; RS256, ES256 or EdDSA by the key's type.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// JWKS endpoint of an identity provider.
+    #[arg(long, env = "JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Minimum seconds between two JWKS refetches triggered by an unknown `kid`.
+    #[arg(
+        long,
+        env = "JWT_JWKS_REFETCH_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub jwt_jwks_refetch_secs: u64,
+
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, tokens must carry this `aud`.
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Database pool size.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_max_connections: u32,
+
+    /// How long start-up keeps retrying an unreachable database.
+    #[arg(
+        long,
+        env = "DB_CONNECT_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub db_connect_timeout_secs: u64,
+
+    /// Mutations per push.
+    #[arg(
+        long,
+        env = "PUSH_MAX_MUTATIONS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub push_max_mutations: usize,
+
+    /// Request body limit in bytes.
+    #[arg(
+        long,
+        env = "BODY_LIMIT_BYTES",
+        default_value_t = 2_097_152,
+        global = true
+    )]
+    pub body_limit_bytes: usize,
+
+    /// `false` leaves migrations to `babysync migrate up`.
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub migrate_on_start: bool,
+
+    /// How long in-flight requests may finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30, global = true)]
+    pub shutdown_grace_secs: u64,
+
+    /// How long one request may take before it is answered 503.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+
+    /// `json` for one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    /// tracing filter.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub rust_log: String,
+}
+
+/// What a bad setting looks like: one line naming the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults for everything, as if no variable or flag were given.
+    pub fn defaults() -> Self {
+        use clap::{FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        let matches = <Only as clap::CommandFactory>::command()
+            .mut_args(|a| a.env(None::<&str>))
+            .get_matches_from(["babysync"]);
+        Only::from_arg_matches(&matches)
+            .expect("defaults parse")
+            .config
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Checks what clap cannot: value ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.is_sqlite() && !self.is_postgres() {
+            return Err(ConfigError(format!(
+                "DATABASE_URL must start with sqlite:// or postgres://, got {:?}",
+                redact_url(&self.database_url)
+            )));
+        }
+        let key_settings = [
+            self.jwt_secret.is_some(),
+            self.jwt_public_key_file.is_some(),
+            self.jwt_jwks_url.is_some(),
+        ];
+        if key_settings.iter().filter(|s| **s).count() > 1 {
+            return Err(ConfigError(
+                "set only one of JWT_SECRET, JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL".into(),
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError("JWT_SECRET must be at least 32 bytes".into()));
+        }
+        if self.is_postgres() && !key_settings.iter().any(|s| *s) {
+            return Err(ConfigError(
+                "PostgreSQL needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL; the generated local secret is only for the embedded database".into(),
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError("DB_MAX_CONNECTIONS must be at least 1".into()));
+        }
+        if self.push_max_mutations == 0 {
+            return Err(ConfigError("PUSH_MAX_MUTATIONS must be at least 1".into()));
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError(
+                "REQUEST_TIMEOUT_SECS must be at least 1".into(),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.rust_log).is_err() {
+            return Err(ConfigError(format!(
+                "RUST_LOG is not a valid filter: {:?}",
+                self.rust_log
+            )));
+        }
+        Ok(())
+    }
+
+    /// The file that keeps the generated local HS256 secret: beside the SQLite
+    /// file, or `None` for an in-memory database.
+    pub fn local_secret_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" || path.starts_with(":memory") {
+            return None;
+        }
+        Some(PathBuf::from(path).with_extension("secret"))
+    }
+}
+
+/// A database URL with any password replaced, fit for a log line.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some(Secret::new("super-secret-value-that-is-long-enough"));
+        let s = format!("{c:?}");
+        assert!(!s.contains("super-secret"), "{s}");
+        assert!(s.contains("[redacted]"));
+    }
+
+    #[test]
+    fn local_secret_sits_beside_the_sqlite_file() {
+        let mut c = Config::defaults();
+        assert_eq!(
+            c.local_secret_path(),
+            Some(PathBuf::from("babysync.secret"))
+        );
+        c.database_url = "sqlite:///var/lib/bs/data.db?mode=rwc".into();
+        assert_eq!(
+            c.local_secret_path(),
+            Some(PathBuf::from("/var/lib/bs/data.secret"))
+        );
+        c.database_url = "sqlite::memory:".into();
+        assert_eq!(c.local_secret_path(), None);
+    }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn combinations_are_checked() {
+        let mut c = Config::defaults();
+        assert!(c.validate().is_ok());
+        c.jwt_secret = Some(Secret::new("short"));
+        assert!(c.validate().unwrap_err().0.contains("32 bytes"));
+        c.jwt_secret = Some(Secret::new("x".repeat(32)));
+        c.jwt_jwks_url = Some("http://127.0.0.1:1/jwks".into());
+        assert!(c.validate().unwrap_err().0.contains("only one"));
+        let mut c = Config::defaults();
+        c.database_url = "postgres://postgres@127.0.0.1/x".into();
+        assert!(c.validate().unwrap_err().0.contains("PostgreSQL needs"));
+        c.database_url = "mysql://x".into();
+        assert!(c.validate().unwrap_err().0.contains("DATABASE_URL"));
+    }
+}

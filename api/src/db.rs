@@ -1,0 +1,117 @@
+//! Connecting (with retry and back-off), migrating (under a PostgreSQL
+//! advisory lock on one dedicated connection) and write transactions.
+
+use std::time::{Duration, Instant};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::{Config, redact_url};
+
+/// Arbitrary but fixed: the key of the advisory lock migrations run under.
+const MIGRATION_LOCK_KEY: i64 = 0x6261_6279_7379_6e63; // "babysync"
+
+fn options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    opts
+}
+
+/// Connects, retrying with exponential back-off until `DB_CONNECT_TIMEOUT_SECS`.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, String> {
+    connect_with(config, &config.database_url, config.db_max_connections).await
+}
+
+async fn connect_with(config: &Config, url: &str, max: u32) -> Result<DatabaseConnection, String> {
+    let deadline = Instant::now() + Duration::from_secs(config.db_connect_timeout_secs);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            let db = Database::connect(options(url, max)).await?;
+            db.ping().await?;
+            Ok::<_, DbErr>(db)
+        };
+        match attempt.await {
+            Ok(db) => return Ok(db),
+            Err(e) if Instant::now() + delay < deadline && crate::error::is_unavailable(&e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot connect to the database at {}: {e}",
+                    redact_url(url)
+                ));
+            }
+        }
+    }
+}
+
+/// Applies pending migrations. On PostgreSQL this holds an advisory lock on a
+/// dedicated connection, so replicas starting together apply each migration once.
+pub async fn migrate(config: &Config, db: &DatabaseConnection) -> Result<(), String> {
+    let fail = |e: DbErr| format!("migration failed: {e}");
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await.map_err(fail);
+    }
+    let conn = connect_with(config, &config.database_url, 1).await?;
+    let lock = |sql: &str| {
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, [MIGRATION_LOCK_KEY.into()])
+    };
+    conn.execute_raw(lock("SELECT pg_advisory_lock($1)"))
+        .await
+        .map_err(fail)?;
+    let result = Migrator::up(&conn, None).await.map_err(fail);
+    let unlock = conn
+        .execute_raw(lock("SELECT pg_advisory_unlock($1)"))
+        .await;
+    let _ = conn.close().await;
+    result?;
+    unlock.map_err(fail)?;
+    Ok(())
+}
+
+/// Names and states of every migration, for `migrate status`.
+pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bool)>, DbErr> {
+    Ok(Migrator::get_migration_with_status(db)
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                m.name().to_owned(),
+                m.status() == sea_orm_migration::MigrationStatus::Applied,
+            )
+        })
+        .collect())
+}
+
+/// Are all migrations applied? (for `/health/ready`)
+pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    Ok(Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .is_empty())
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at
+/// once (`BEGIN IMMEDIATE`), so two writers queue instead of failing on upgrade.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -1,0 +1,4 @@
+//! One module per resource, each exposing its own `router()`.
+
+pub mod health;
+pub mod me;

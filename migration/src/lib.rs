@@ -1,0 +1,25 @@
+//! The babysync schema, as sea-orm-migration migrations that run unchanged on
+//! SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_users;
+mod m20261121_000002_create_babies;
+mod m20261121_000003_create_baby_invites;
+mod m20261121_000004_create_log_tables;
+mod m20261121_000005_create_sync_clients;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_users::Migration),
+            Box::new(m20261121_000002_create_babies::Migration),
+            Box::new(m20261121_000003_create_baby_invites::Migration),
+            Box::new(m20261121_000004_create_log_tables::Migration),
+            Box::new(m20261121_000005_create_sync_clients::Migration),
+        ]
+    }
+}
