@@ -63,6 +63,9 @@ struct JwksState {
     last_fetch: Option<Instant>,
 }
 
+/// A user's (name, email) as the claims last gave them.
+type Profile = (Option<String>, Option<String>);
+
 /// Verifies tokens and keeps user rows in step with their claims.
 pub struct Authenticator {
     keys: Keys,
@@ -70,7 +73,7 @@ pub struct Authenticator {
     audience: Option<String>,
     /// Claims (name, email) last written per user, so an unchanged user costs
     /// no database write.
-    seen: Mutex<HashMap<String, (Option<String>, Option<String>)>>,
+    seen: Mutex<HashMap<String, Profile>>,
 }
 
 fn family_algorithms(family: AlgorithmFamily) -> Vec<Algorithm> {

@@ -234,16 +234,21 @@ impl Config {
         Ok(())
     }
 
-    /// The file that keeps the generated local HS256 secret: beside the SQLite
-    /// file, or `None` for an in-memory database.
-    pub fn local_secret_path(&self) -> Option<PathBuf> {
+    /// The SQLite database file, or `None` for PostgreSQL or an in-memory database.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
         let rest = self.database_url.strip_prefix("sqlite:")?;
         let rest = rest.trim_start_matches("//");
         let path = rest.split('?').next().unwrap_or_default();
-        if path.is_empty() || path == ":memory:" || path.starts_with(":memory") {
+        if path.is_empty() || path.starts_with(":memory") || rest.contains("mode=memory") {
             return None;
         }
-        Some(PathBuf::from(path).with_extension("secret"))
+        Some(PathBuf::from(path))
+    }
+
+    /// The file that keeps the generated local HS256 secret: beside the SQLite
+    /// file, or `None` for an in-memory database.
+    pub fn local_secret_path(&self) -> Option<PathBuf> {
+        Some(self.sqlite_path()?.with_extension("secret"))
     }
 }
 

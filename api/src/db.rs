@@ -66,6 +66,11 @@ async fn connect_with(config: &Config, url: &str, max: u32) -> Result<DatabaseCo
 pub async fn migrate(config: &Config, db: &DatabaseConnection) -> Result<(), String> {
     let fail = |e: DbErr| format!("migration failed: {e}");
     if db.get_database_backend() != DbBackend::Postgres {
+        // SQLite: processes sharing one file take turns through a lock file.
+        let _lock = match config.sqlite_path() {
+            Some(path) => Some(lock_file(&path.with_extension("migrate.lock")).await?),
+            None => None,
+        };
         return Migrator::up(db, None).await.map_err(fail);
     }
     let conn = connect_with(config, &config.database_url, 1).await?;
@@ -85,9 +90,27 @@ pub async fn migrate(config: &Config, db: &DatabaseConnection) -> Result<(), Str
     Ok(())
 }
 
+/// Opens and exclusively locks `path`; the lock goes with the returned file.
+async fn lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("migration lock {}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("migration lock {}: {e}", path.display()))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| format!("migration lock: {e}"))?
+}
+
 /// Names and states of every migration, for `migrate status`.
 pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bool)>, DbErr> {
-    Ok(Migrator::get_migration_with_status(db)
+    Ok(Migrator::get_migration_with_status_read_only(db)
         .await?
         .into_iter()
         .map(|m| {

@@ -1,1 +1,10 @@
+//! Integration tests: real HTTP against a real server over a real database.
+//! Every test runs twice, on SQLite and on PostgreSQL, each time on a fresh
+//! database of its own that is dropped afterwards.
 
+mod helpers;
+
+mod auth;
+mod cli;
+mod health;
+mod schema;
