@@ -286,6 +286,27 @@ fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
+/// A path extractor whose rejection is a 400 in the error shape.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::invalid(format!("bad path parameter: {}", e.body_text())))
+    }
+}
+
 /// The body limit in force, put in request extensions so rejections can name it.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimit(pub usize);

@@ -4,12 +4,16 @@
 //! shutdown future resolves, then drains in-flight requests within the grace
 //! period. `cli` is what the `babysync` binary runs.
 
+pub mod access;
 pub mod auth;
+pub mod babies;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod invites;
 pub mod routes;
+pub mod time;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -65,6 +69,7 @@ pub fn build_app(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
     let api = Router::new()
         .merge(routes::me::router())
+        .merge(routes::babies::router())
         .layer(middleware::from_fn(
             move |mut req: Request, next: Next| async move {
                 req.extensions_mut().insert(BodyLimit(body_limit));

@@ -5,6 +5,8 @@
 mod helpers;
 
 mod auth;
+mod babies;
 mod cli;
 mod health;
+mod invites;
 mod schema;

@@ -1,4 +1,5 @@
 //! One module per resource, each exposing its own `router()`.
 
+pub mod babies;
 pub mod health;
 pub mod me;

@@ -1,0 +1,380 @@
+//! Babies and their caregivers: the domain behind `/api/babies`.
+
+use chrono::{Days, NaiveDate, Utc};
+use entity::{babies, baby_access, users};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, ModelTrait, QueryFilter, QueryOrder, Set, prelude::Uuid,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{
+    access::{self, Action, Level},
+    db::begin_write,
+    error::ApiError,
+    time::{now, ts, ts_opt},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gender {
+    Male,
+    Female,
+    Other,
+    Unknown,
+}
+
+impl Gender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::Male => "male",
+            Gender::Female => "female",
+            Gender::Other => "other",
+            Gender::Unknown => "unknown",
+        }
+    }
+}
+
+/// `POST /api/babies`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewBaby {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub name: String,
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub gender: Option<Gender>,
+}
+
+/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/babies/{id}`: only the fields given change; `null` clears
+/// `birthDate` or `gender`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BabyPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub birth_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "present")]
+    pub gender: Option<Option<Gender>>,
+}
+
+/// The protocol's Baby.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BabyView {
+    pub id: Uuid,
+    pub name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub gender: Option<String>,
+    pub access_level: Level,
+    pub created_at: String,
+    pub updated_at: String,
+    pub archived_at: Option<String>,
+}
+
+impl BabyView {
+    pub fn new(m: &babies::Model, level: Level) -> Self {
+        Self {
+            id: m.id,
+            name: m.name.clone(),
+            birth_date: m.birth_date,
+            gender: m.gender.clone(),
+            access_level: level,
+            created_at: ts(&m.created_at),
+            updated_at: ts(&m.updated_at),
+            archived_at: ts_opt(&m.archived_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaregiverView {
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub access_level: Level,
+    pub since: String,
+}
+
+fn validate_name(name: &str) -> Result<String, ApiError> {
+    let trimmed = name.trim();
+    let len = trimmed.chars().count();
+    if !(1..=100).contains(&len) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 100 characters after trimming",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn validate_birth_date(date: NaiveDate) -> Result<NaiveDate, ApiError> {
+    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
+    // "Today" anywhere on Earth: up to UTC+14 is already tomorrow in UTC.
+    let latest = Utc::now().date_naive() + Days::new(1);
+    if date < earliest || date > latest {
+        return Err(ApiError::invalid_field(
+            "birthDate",
+            "must not be in the future nor before 1900",
+        ));
+    }
+    Ok(date)
+}
+
+/// Creates a baby and makes the caller its owner, in one transaction. The same
+/// id again from a caller who can see it is a safe retry: `Ok((baby, false))`.
+pub async fn create(
+    db: &DatabaseConnection,
+    user: &str,
+    new: NewBaby,
+) -> Result<(BabyView, bool), ApiError> {
+    let name = validate_name(&new.name)?;
+    let birth_date = new.birth_date.map(validate_birth_date).transpose()?;
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    let txn = begin_write(db).await?;
+    if let Some(existing) = existing_for(&txn, user, id).await? {
+        return Ok((existing, false));
+    }
+    let t = now();
+    let inserted = babies::Entity::insert(babies::ActiveModel {
+        id: Set(id),
+        name: Set(name),
+        birth_date: Set(birth_date),
+        gender: Set(new.gender.map(|g| g.as_str().to_owned())),
+        change_counter: Set(0),
+        created_at: Set(t),
+        updated_at: Set(t),
+        archived_at: Set(None),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(&txn)
+    .await?;
+    if matches!(inserted, sea_orm::TryInsertResult::Conflicted) || inserted_rows(&inserted) == 0 {
+        // Lost a race with a create of the same id: answer as a retry would.
+        return existing_for(&txn, user, id)
+            .await?
+            .map(|b| (b, false))
+            .ok_or_else(|| ApiError::Conflict("that baby id is already in use".into()));
+    }
+    baby_access::Entity::insert(baby_access::ActiveModel {
+        baby_id: Set(id),
+        user_id: Set(user.to_owned()),
+        access_level: Set(Level::Owner.as_str().to_owned()),
+        created_at: Set(t),
+        updated_at: Set(t),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    let model = babies::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    txn.commit().await?;
+    Ok((BabyView::new(&model, Level::Owner), true))
+}
+
+fn inserted_rows(r: &sea_orm::TryInsertResult<u64>) -> u64 {
+    match r {
+        sea_orm::TryInsertResult::Inserted(n) => *n,
+        _ => 0,
+    }
+}
+
+/// An existing baby with this id: the caller's view of it, or 409 when the
+/// caller cannot see it.
+async fn existing_for<C: ConnectionTrait>(
+    db: &C,
+    user: &str,
+    id: Uuid,
+) -> Result<Option<BabyView>, ApiError> {
+    let Some(model) = babies::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    match access::level_of(db, user, id).await? {
+        Some(level) => Ok(Some(BabyView::new(&model, level))),
+        None => Err(ApiError::Conflict("that baby id is already in use".into())),
+    }
+}
+
+/// Every baby the caller can access, archived ones included.
+pub async fn list(db: &DatabaseConnection, user: &str) -> Result<Vec<BabyView>, ApiError> {
+    let rows = baby_access::Entity::find()
+        .filter(baby_access::Column::UserId.eq(user))
+        .find_also_related(babies::Entity)
+        .order_by_asc(baby_access::Column::CreatedAt)
+        .order_by_asc(baby_access::Column::BabyId)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(row, baby)| Some(BabyView::new(&baby?, Level::parse(&row.access_level)?)))
+        .collect())
+}
+
+pub async fn get(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
+    let (model, level) = access::authorize(db, user, id, Action::Read).await?;
+    Ok(BabyView::new(&model, level))
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    user: &str,
+    id: Uuid,
+    patch: BabyPatch,
+) -> Result<BabyView, ApiError> {
+    let name = match &patch.name {
+        Some(Some(name)) => Some(validate_name(name)?),
+        Some(None) => return Err(ApiError::invalid_field("name", "must not be null")),
+        None => None,
+    };
+    let birth_date = match patch.birth_date {
+        Some(Some(d)) => Some(Some(validate_birth_date(d)?)),
+        other => other,
+    };
+    let txn = begin_write(db).await?;
+    let (model, level) = access::authorize_locked(&txn, user, id, Action::Write).await?;
+    if model.archived_at.is_some() {
+        return Err(ApiError::Conflict(
+            "the baby is archived and takes no changes".into(),
+        ));
+    }
+    let mut active = model.into_active_model();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(birth_date) = birth_date {
+        active.birth_date = Set(birth_date);
+    }
+    if let Some(gender) = patch.gender {
+        active.gender = Set(gender.map(|g| g.as_str().to_owned()));
+    }
+    if active.is_changed() {
+        active.updated_at = Set(now());
+    }
+    let model = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(BabyView::new(&model, level))
+}
+
+/// Archives (soft-deletes) the baby; archiving an archived baby changes nothing.
+pub async fn archive(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
+    let txn = begin_write(db).await?;
+    let (model, level) = access::authorize_locked(&txn, user, id, Action::Manage).await?;
+    let model = if model.archived_at.is_none() {
+        let t = now();
+        let mut active = model.into_active_model();
+        active.archived_at = Set(Some(t));
+        active.updated_at = Set(t);
+        active.update(&txn).await?
+    } else {
+        model
+    };
+    txn.commit().await?;
+    Ok(BabyView::new(&model, level))
+}
+
+pub async fn caregivers(
+    db: &DatabaseConnection,
+    user: &str,
+    id: Uuid,
+) -> Result<Vec<CaregiverView>, ApiError> {
+    access::authorize(db, user, id, Action::Read).await?;
+    let rows = baby_access::Entity::find()
+        .filter(baby_access::Column::BabyId.eq(id))
+        .find_also_related(users::Entity)
+        .order_by_asc(baby_access::Column::CreatedAt)
+        .order_by_asc(baby_access::Column::UserId)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(row, u)| caregiver_view(row, u))
+        .collect())
+}
+
+fn caregiver_view(row: baby_access::Model, user: Option<users::Model>) -> Option<CaregiverView> {
+    Some(CaregiverView {
+        access_level: Level::parse(&row.access_level)?,
+        since: ts(&row.created_at),
+        display_name: user.and_then(|u| u.display_name),
+        user_id: row.user_id,
+    })
+}
+
+/// Changes a caregiver's level (owner only). The last owner cannot be demoted.
+pub async fn set_caregiver(
+    db: &DatabaseConnection,
+    user: &str,
+    id: Uuid,
+    target: &str,
+    level: Level,
+) -> Result<CaregiverView, ApiError> {
+    let txn = begin_write(db).await?;
+    access::authorize_locked(&txn, user, id, Action::Manage).await?;
+    let row = baby_access::Entity::find_by_id((id, target.to_owned()))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("caregiver"))?;
+    let current = Level::parse(&row.access_level).ok_or(ApiError::Internal)?;
+    if current == Level::Owner && level != Level::Owner && access::owner_count(&txn, id).await? <= 1
+    {
+        return Err(ApiError::LastOwner(
+            "the baby would be left without an owner".into(),
+        ));
+    }
+    let row = if current != level {
+        let mut active = row.into_active_model();
+        active.access_level = Set(level.as_str().to_owned());
+        active.updated_at = Set(now());
+        active.update(&txn).await?
+    } else {
+        row
+    };
+    let profile = users::Entity::find_by_id(target.to_owned())
+        .one(&txn)
+        .await?;
+    txn.commit().await?;
+    caregiver_view(row, profile).ok_or(ApiError::Internal)
+}
+
+/// Removes a caregiver: an owner may remove anyone, anybody may leave. The
+/// last owner can do neither.
+pub async fn remove_caregiver(
+    db: &DatabaseConnection,
+    user: &str,
+    id: Uuid,
+    target: &str,
+) -> Result<(), ApiError> {
+    let txn = begin_write(db).await?;
+    access::lock_baby(&txn, id).await?;
+    let caller = access::level_of(&txn, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("baby"))?;
+    if user != target && caller != Level::Owner {
+        return Err(ApiError::Forbidden(
+            "only an owner may remove another caregiver".into(),
+        ));
+    }
+    let row = baby_access::Entity::find_by_id((id, target.to_owned()))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("caregiver"))?;
+    if row.access_level == Level::Owner.as_str() && access::owner_count(&txn, id).await? <= 1 {
+        return Err(ApiError::LastOwner(
+            "the baby would be left without an owner".into(),
+        ));
+    }
+    row.delete(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
