@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod invites;
 pub mod routes;
+pub mod sync;
 pub mod time;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -70,6 +71,7 @@ pub fn build_app(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::me::router())
         .merge(routes::babies::router())
+        .merge(routes::sync::router())
         .layer(middleware::from_fn(
             move |mut req: Request, next: Next| async move {
                 req.extensions_mut().insert(BodyLimit(body_limit));

@@ -330,6 +330,18 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     start(test_db, config, db).await
 }
 
+/// A migrated app whose database connection records every statement's SQL.
+pub async fn spawn_counting_app(backend: Backend) -> (TestApp, Arc<Mutex<Vec<String>>>) {
+    let test_db = TestDb::new(backend).await;
+    let config = test_config(&test_db.url);
+    let mut db = api::db::connect(&config).await.expect("connect");
+    api::db::migrate(&config, &db).await.expect("migrate");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.sql.clone()));
+    (start(test_db, config, db).await, seen)
+}
+
 /// An app on a database that was never migrated.
 pub async fn spawn_unmigrated_app(backend: Backend) -> TestApp {
     let test_db = TestDb::new(backend).await;

@@ -9,4 +9,5 @@ mod babies;
 mod cli;
 mod health;
 mod invites;
+mod push;
 mod schema;

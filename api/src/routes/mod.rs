@@ -3,3 +3,4 @@
 pub mod babies;
 pub mod health;
 pub mod me;
+pub mod sync;

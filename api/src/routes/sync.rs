@@ -1,0 +1,33 @@
+//! `/api/sync/push` and `/api/sync/pull`.
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    routing::post,
+};
+use serde_json::{Value, json};
+
+use crate::{
+    AppState,
+    auth::AuthUser,
+    error::{ApiError, parse_json, read_json_body},
+    sync::{push, validate},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/sync/push", post(push_handler))
+}
+
+async fn push_handler(
+    State(s): State<AppState>,
+    user: AuthUser,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_json_body(req, &()).await?;
+    let body: Value = parse_json(&bytes)?;
+    let request = validate::parse_push(body, s.config.push_max_mutations)?;
+    let outcome = push::push(&s.db, &user.id, request).await?;
+    Ok(Json(
+        json!({"lastMutationId": outcome.last_mutation_id, "results": outcome.results}),
+    ))
+}

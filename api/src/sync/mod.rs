@@ -1,0 +1,6 @@
+//! The sync domain: push (the mutation pipeline), pull (cursor, paging), and
+//! the validation both share.
+
+pub mod push;
+pub mod records;
+pub mod validate;

@@ -1,0 +1,442 @@
+//! `POST /api/sync/push`: a batch of client mutations, applied exactly once in
+//! one transaction.
+//!
+//! The work for a batch of N mutations is a bounded number of statements: the
+//! client row (locked), the stored records of every kind at once, the babies
+//! (locked, in id order, which also gives their change counters), the
+//! caller's access to all of them at once, then one multi-row upsert per kind,
+//! one counter update per baby written, and the client's new
+//! `lastMutationId`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use entity::{babies, feed_log, nappy_log, sleep_log, sync_clients};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
+    prelude::Uuid,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict},
+};
+use serde_json::{Value, json};
+
+use super::{
+    records::{Kind, Record},
+    validate::{Mutation, Op, PushRequest, Rejection, check_record, parse_mutation},
+};
+use crate::{access::Level, db::begin_write, error::ApiError, time};
+
+/// What push answers.
+#[derive(Debug)]
+pub struct PushOutcome {
+    pub last_mutation_id: i64,
+    pub results: Vec<Value>,
+    /// (entity, outcome) of each new mutation, for metrics.
+    pub tally: Vec<(&'static str, &'static str)>,
+}
+
+/// Finds the client, or claims it for `user`; 403 if it is another user's.
+/// The row stays locked until the transaction ends, so one client's pushes
+/// take turns.
+async fn claim_client(
+    txn: &DatabaseTransaction,
+    user: &str,
+    client: Uuid,
+) -> Result<sync_clients::Model, ApiError> {
+    let find = || sync_clients::Entity::find_by_id(client).lock_exclusive();
+    let row = match find().one(txn).await? {
+        Some(row) => row,
+        None => {
+            let t = time::now();
+            sync_clients::Entity::insert(sync_clients::ActiveModel {
+                client_id: Set(client),
+                user_id: Set(user.to_owned()),
+                last_mutation_id: Set(0),
+                created_at: Set(t),
+                updated_at: Set(t),
+            })
+            .on_conflict_do_nothing()
+            .exec_without_returning(txn)
+            .await?;
+            find().one(txn).await?.ok_or(ApiError::Internal)?
+        }
+    };
+    if row.user_id != user {
+        return Err(ApiError::Forbidden(
+            "this clientId belongs to another user".into(),
+        ));
+    }
+    Ok(row)
+}
+
+/// The stored records with these ids, of every kind.
+async fn load_records<C: ConnectionTrait>(
+    db: &C,
+    ids: &HashMap<Kind, Vec<Uuid>>,
+) -> Result<HashMap<(Kind, Uuid), Record>, ApiError> {
+    let mut out = HashMap::new();
+    for (kind, ids) in ids {
+        if ids.is_empty() {
+            continue;
+        }
+        let ids = ids.clone();
+        let records: Vec<Record> = match kind {
+            Kind::Feed => feed_log::Entity::find()
+                .filter(feed_log::Column::Id.is_in(ids))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(Record::from)
+                .collect(),
+            Kind::Sleep => sleep_log::Entity::find()
+                .filter(sleep_log::Column::Id.is_in(ids))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(Record::from)
+                .collect(),
+            Kind::Nappy => nappy_log::Entity::find()
+                .filter(nappy_log::Column::Id.is_in(ids))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(Record::from)
+                .collect(),
+        };
+        out.extend(records.into_iter().map(|r| ((r.kind, r.id), r)));
+    }
+    Ok(out)
+}
+
+/// The batch being applied: records as they stand after each mutation so far,
+/// the babies' counters, and the caller's access.
+struct Batch<'a> {
+    user: &'a str,
+    now: chrono::DateTime<chrono::Utc>,
+    records: HashMap<(Kind, Uuid), Record>,
+    dirty: BTreeSet<(Kind, Uuid)>,
+    babies: HashMap<Uuid, babies::Model>,
+    counters: HashMap<Uuid, i64>,
+    levels: HashMap<Uuid, Level>,
+}
+
+type Applied = Result<i64, Rejection>;
+
+impl Batch<'_> {
+    /// May the caller write to `baby`? Strangers are told it does not exist.
+    fn check_write(&self, baby: Uuid) -> Result<(), Rejection> {
+        let Some(level) = self.levels.get(&baby) else {
+            return Err(Rejection {
+                message: "no such baby".into(),
+                ..Rejection::not_found()
+            });
+        };
+        if *level < Level::Editor {
+            return Err(Rejection::forbidden("viewer access cannot write"));
+        }
+        match self.babies.get(&baby) {
+            Some(b) if b.archived_at.is_some() => Err(Rejection::forbidden(
+                "the baby is archived and takes no new writes",
+            )),
+            Some(_) => Ok(()),
+            None => Err(Rejection::not_found()),
+        }
+    }
+
+    /// The next version for `baby`: its counter plus one.
+    fn next_version(&mut self, baby: Uuid) -> i64 {
+        let c = self.counters.entry(baby).or_insert(0);
+        *c += 1;
+        *c
+    }
+
+    fn store(&mut self, mut r: Record, bump: bool) -> i64 {
+        if bump {
+            r.version = self.next_version(r.baby_id);
+            r.updated_at = self.now;
+        }
+        let v = r.version;
+        self.dirty.insert((r.kind, r.id));
+        self.records.insert((r.kind, r.id), r);
+        v
+    }
+
+    fn apply(&mut self, m: &Mutation) -> Applied {
+        let key = (m.kind, m.record_id);
+        let current = self.records.get(&key).cloned();
+        match (m.op, current) {
+            (Op::Create, None) => {
+                let baby = m
+                    .fields
+                    .baby_id
+                    .ok_or_else(|| Rejection::invalid("data.babyId: required to create"))?;
+                self.check_write(baby)?;
+                let mut r = Record::new(m.kind, m.record_id, baby, self.user, self.now);
+                m.fields.apply(&mut r);
+                check_record(&r)?;
+                Ok(self.store(r, true))
+            }
+            (Op::Create, Some(r)) if m.fields.baby_id != Some(r.baby_id) => {
+                let current = self.levels.contains_key(&r.baby_id).then(|| r.to_json());
+                Err(Rejection::conflict(
+                    "a record with this id exists in another baby",
+                    current,
+                ))
+            }
+            (Op::Create | Op::Update, Some(r)) => self.update(m, r),
+            (Op::Delete, Some(r)) => self.delete(m, r),
+            (Op::Update | Op::Delete, None) => Err(Rejection::not_found()),
+        }
+    }
+
+    /// Access to a stored record: checked against the baby it belongs to,
+    /// never a `babyId` the client sends.
+    fn check_stored(&self, m: &Mutation, r: &Record) -> Result<(), Rejection> {
+        if !self.levels.contains_key(&r.baby_id) {
+            return Err(Rejection::not_found());
+        }
+        if m.fields.baby_id.is_some_and(|b| b != r.baby_id) {
+            return Err(Rejection::invalid(
+                "data.babyId: a record cannot move to another baby",
+            ));
+        }
+        self.check_write(r.baby_id)?;
+        if let Some(base) = m.base_version
+            && r.version > base
+        {
+            return Err(Rejection::conflict(
+                format!(
+                    "the record is at version {}, newer than baseVersion {base}",
+                    r.version
+                ),
+                Some(r.to_json()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, m: &Mutation, r: Record) -> Applied {
+        self.check_stored(m, &r)?;
+        if r.archived_at.is_some() {
+            return Err(Rejection::conflict(
+                "the record is archived",
+                Some(r.to_json()),
+            ));
+        }
+        let mut next = r;
+        m.fields.apply(&mut next);
+        check_record(&next)?;
+        Ok(self.store(next, true))
+    }
+
+    fn delete(&mut self, m: &Mutation, r: Record) -> Applied {
+        self.check_stored(m, &r)?;
+        if r.archived_at.is_some() {
+            return Ok(r.version);
+        }
+        let mut next = r;
+        next.archived_at = Some(self.now);
+        Ok(self.store(next, true))
+    }
+}
+
+/// Every column but the ones a record keeps for life.
+fn updatable<E: EntityTrait>() -> Vec<E::Column> {
+    E::Column::iter()
+        .filter(|c| !["id", "baby_id", "logged_by", "created_at"].contains(&c.as_str()))
+        .collect()
+}
+
+/// One multi-row upsert per chunk. The update only touches a row of the same
+/// baby; anything else means a concurrent create in another family took the
+/// id, and the whole push is retried.
+async fn upsert<E, A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), ApiError>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E> + Send,
+{
+    let id = E::Column::iter()
+        .find(|c| c.as_str() == "id")
+        .ok_or(ApiError::Internal)?;
+    let baby = E::Column::iter()
+        .find(|c| c.as_str() == "baby_id")
+        .ok_or(ApiError::Internal)?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(500).collect();
+        let n = chunk.len() as u64;
+        let mut on_conflict = OnConflict::column(id);
+        on_conflict
+            .update_columns(updatable::<E>())
+            .action_and_where(
+                Expr::col((E::default(), baby)).eq(Expr::col((Alias::new("excluded"), baby))),
+            );
+        let written = E::insert_many(chunk)
+            .on_conflict(on_conflict)
+            .exec_without_returning(txn)
+            .await?;
+        if written != n {
+            return Err(ApiError::Unavailable(
+                "a concurrent write took one of these ids; nothing was written; retry".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a push. Either everything (outcomes and `lastMutationId`) commits,
+/// or nothing does.
+#[tracing::instrument(skip_all, err, fields(client.id = %req.client_id, mutations = req.mutations.len()))]
+pub async fn push(
+    db: &DatabaseConnection,
+    user: &str,
+    req: PushRequest,
+) -> Result<PushOutcome, ApiError> {
+    let txn = begin_write(db).await?;
+    let client = claim_client(&txn, user, req.client_id).await?;
+    let last = client.last_mutation_id;
+    let mut expected = last + 1;
+    for m in req.mutations.iter().filter(|m| m.id > last) {
+        if m.id != expected {
+            return Err(ApiError::OutOfOrder { expected: last + 1 });
+        }
+        expected += 1;
+    }
+    let new_last = expected - 1;
+    let now = time::now();
+    let parsed: Vec<(i64, Result<Mutation, Rejection>)> = req
+        .mutations
+        .iter()
+        .filter(|m| m.id > last)
+        .map(|m| (m.id, parse_mutation(m, now)))
+        .collect();
+    if parsed.is_empty() {
+        txn.commit().await?; // keeps a newly claimed client
+        return Ok(PushOutcome {
+            last_mutation_id: last,
+            results: req
+                .mutations
+                .iter()
+                .map(|m| json!({"id": m.id, "status": "duplicate"}))
+                .collect(),
+            tally: vec![],
+        });
+    }
+
+    // Stored records, then the babies they (and new creates) belong to.
+    let mut ids: HashMap<Kind, Vec<Uuid>> = HashMap::new();
+    for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
+        ids.entry(m.kind).or_default().push(m.record_id);
+    }
+    let before = load_records(&txn, &ids).await?;
+    let mut baby_ids: BTreeSet<Uuid> = before.values().map(|r| r.baby_id).collect();
+    baby_ids.extend(
+        parsed
+            .iter()
+            .filter_map(|(_, m)| m.as_ref().ok()?.fields.baby_id),
+    );
+    // Lock the babies' counter rows in id order (no deadlocks between pushes).
+    let locked = babies::Entity::find()
+        .filter(babies::Column::Id.is_in(baby_ids.iter().copied()))
+        .order_by_asc(babies::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    // Now that writers to these babies wait for us, read the records again.
+    let records = if txn.get_database_backend() == DbBackend::Postgres {
+        load_records(&txn, &ids).await?
+    } else {
+        before
+    };
+    let levels = crate::access::levels_of(&txn, user, baby_ids.iter().copied()).await?;
+    let mut batch = Batch {
+        user,
+        now,
+        records,
+        dirty: BTreeSet::new(),
+        counters: locked.iter().map(|b| (b.id, b.change_counter)).collect(),
+        babies: locked.into_iter().map(|b| (b.id, b)).collect(),
+        levels,
+    };
+
+    let new_ids: HashSet<i64> = parsed.iter().map(|(id, _)| *id).collect();
+    let mut outcomes: HashMap<i64, (Value, &'static str, &'static str)> = HashMap::new();
+    for (id, m) in &parsed {
+        let entity = m.as_ref().map(|m| m.kind.as_str()).unwrap_or("unknown");
+        let result = match m {
+            Ok(m) => batch.apply(m),
+            Err(rejection) => Err(rejection.clone()),
+        };
+        let (value, status) = match result {
+            Ok(version) => (
+                json!({"id": id, "status": "applied", "version": version}),
+                "applied",
+            ),
+            Err(r) => {
+                let mut v =
+                    json!({"id": id, "status": "rejected", "code": r.code, "message": r.message});
+                if let Some(current) = r.current {
+                    v["current"] = current;
+                }
+                (v, "rejected")
+            }
+        };
+        outcomes.insert(*id, (value, entity, status));
+    }
+
+    // Write: one upsert per kind, the counters, the client.
+    let mut by_kind: HashMap<Kind, Vec<Record>> = HashMap::new();
+    for key in &batch.dirty {
+        by_kind
+            .entry(key.0)
+            .or_default()
+            .push(batch.records[key].clone());
+    }
+    for (kind, rows) in by_kind {
+        match kind {
+            Kind::Feed => upsert(&txn, rows.into_iter().map(Record::into_feed).collect()).await?,
+            Kind::Sleep => upsert(&txn, rows.into_iter().map(Record::into_sleep).collect()).await?,
+            Kind::Nappy => upsert(&txn, rows.into_iter().map(Record::into_nappy).collect()).await?,
+        }
+    }
+    for (baby, counter) in &batch.counters {
+        if batch
+            .babies
+            .get(baby)
+            .is_some_and(|b| b.change_counter != *counter)
+        {
+            babies::Entity::update_many()
+                .col_expr(babies::Column::ChangeCounter, Expr::value(*counter))
+                .filter(babies::Column::Id.eq(*baby))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    sync_clients::Entity::update_many()
+        .col_expr(sync_clients::Column::LastMutationId, Expr::value(new_last))
+        .col_expr(sync_clients::Column::UpdatedAt, Expr::value(now))
+        .filter(sync_clients::Column::ClientId.eq(req.client_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+
+    let mut tally = vec![];
+    let results = req
+        .mutations
+        .iter()
+        .map(|m| {
+            if new_ids.contains(&m.id)
+                && let Some((v, entity, status)) = outcomes.remove(&m.id)
+            {
+                tally.push((entity, status));
+                v
+            } else {
+                json!({"id": m.id, "status": "duplicate"})
+            }
+        })
+        .collect();
+    Ok(PushOutcome {
+        last_mutation_id: new_last,
+        results,
+        tally,
+    })
+}
