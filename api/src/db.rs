@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::config::{Config, redact_url};
@@ -134,6 +135,20 @@ pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> 
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Begins a read-only transaction that sees one snapshot throughout
+/// (PostgreSQL `REPEATABLE READ`; a SQLite read transaction already does).
+pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return db.begin().await;
+    }
+    db.begin_with_options(TransactionOptions {
+        isolation_level: Some(IsolationLevel::RepeatableRead),
+        access_mode: Some(AccessMode::ReadOnly),
         ..Default::default()
     })
     .await

@@ -49,6 +49,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
     pub health: Arc<routes::health::HealthState>,
+    /// The pull cursor signing key, loaded from the database on first use.
+    pub cursor_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             config: Arc::new(config),
             auth: Arc::new(auth),
             health: Arc::default(),
+            cursor_key: Arc::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod baby_access;
 pub mod baby_invites;
 pub mod feed_log;
 pub mod nappy_log;
+pub mod server_settings;
 pub mod sleep_log;
 pub mod sync_clients;
 pub mod users;
@@ -16,6 +17,7 @@ pub mod prelude {
     pub use super::baby_invites::Entity as BabyInvites;
     pub use super::feed_log::Entity as FeedLog;
     pub use super::nappy_log::Entity as NappyLog;
+    pub use super::server_settings::Entity as ServerSettings;
     pub use super::sleep_log::Entity as SleepLog;
     pub use super::sync_clients::Entity as SyncClients;
     pub use super::users::Entity as Users;

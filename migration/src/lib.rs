@@ -8,6 +8,7 @@ mod m20261121_000002_create_babies;
 mod m20261121_000003_create_baby_invites;
 mod m20261121_000004_create_log_tables;
 mod m20261121_000005_create_sync_clients;
+mod m20261121_000006_create_server_settings;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_create_baby_invites::Migration),
             Box::new(m20261121_000004_create_log_tables::Migration),
             Box::new(m20261121_000005_create_sync_clients::Migration),
+            Box::new(m20261121_000006_create_server_settings::Migration),
         ]
     }
 }

@@ -330,15 +330,15 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     start(test_db, config, db).await
 }
 
-/// A migrated app whose database connection records every statement's SQL.
-pub async fn spawn_counting_app(backend: Backend) -> (TestApp, Arc<Mutex<Vec<String>>>) {
+/// A migrated app whose database connection records every statement it runs.
+pub async fn spawn_recording_app(backend: Backend) -> (TestApp, Arc<Mutex<Vec<Statement>>>) {
     let test_db = TestDb::new(backend).await;
     let config = test_config(&test_db.url);
     let mut db = api::db::connect(&config).await.expect("connect");
     api::db::migrate(&config, &db).await.expect("migrate");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.sql.clone()));
+    db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
     (start(test_db, config, db).await, seen)
 }
 

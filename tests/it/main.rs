@@ -9,5 +9,6 @@ mod babies;
 mod cli;
 mod health;
 mod invites;
+mod pull;
 mod push;
 mod schema;

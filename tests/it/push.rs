@@ -824,7 +824,7 @@ async fn configured_limits_apply(backend: Backend) {
 
 /// The statements of one push do not grow with the number of mutations.
 async fn a_push_takes_a_bounded_number_of_statements(backend: Backend) {
-    let (app, statements) = spawn_counting_app(backend).await;
+    let (app, statements) = spawn_recording_app(backend).await;
     let alice = app.token("alice");
     let baby = new_baby(&app, &alice).await;
     let client = Uuid::new_v4();

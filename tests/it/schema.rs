@@ -112,6 +112,7 @@ async fn entities_match_migrated_tables(backend: Backend) {
     check::<entity::sleep_log::Entity>(db, &mut problems).await;
     check::<entity::nappy_log::Entity>(db, &mut problems).await;
     check::<entity::sync_clients::Entity>(db, &mut problems).await;
+    check::<entity::server_settings::Entity>(db, &mut problems).await;
     assert!(
         problems.is_empty(),
         "entity/migration drift:\n{}",

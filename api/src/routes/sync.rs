@@ -11,11 +11,13 @@ use crate::{
     AppState,
     auth::AuthUser,
     error::{ApiError, parse_json, read_json_body},
-    sync::{push, validate},
+    sync::{pull, push, validate},
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/sync/push", post(push_handler))
+    Router::new()
+        .route("/api/sync/push", post(push_handler))
+        .route("/api/sync/pull", post(pull_handler))
 }
 
 async fn push_handler(
@@ -30,4 +32,20 @@ async fn push_handler(
     Ok(Json(
         json!({"lastMutationId": outcome.last_mutation_id, "results": outcome.results}),
     ))
+}
+
+async fn pull_handler(
+    State(s): State<AppState>,
+    user: AuthUser,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_json_body(req, &()).await?;
+    let body: Value = parse_json(&bytes)?;
+    let request = validate::parse_pull(body)?;
+    let key = s
+        .cursor_key
+        .get_or_try_init(|| pull::cursor_key(&s.db))
+        .await?;
+    let outcome = pull::pull(&s.db, key, &user.id, request).await?;
+    Ok(Json(outcome.body))
 }

@@ -1,6 +1,8 @@
 //! The sync domain: push (the mutation pipeline), pull (cursor, paging), and
 //! the validation both share.
 
+pub mod cursor;
+pub mod pull;
 pub mod push;
 pub mod records;
 pub mod validate;

@@ -1,0 +1,664 @@
+//! Pull: first sync, incremental sync, paging, tombstones, revocation, newly
+//! shared babies, bad cursors, and never skipping a concurrent write.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    babies::{create_baby, share},
+    both,
+    helpers::*,
+    push::{delete, feed, nappy, push, sleep, update},
+};
+
+pub async fn pull(
+    c: &Client,
+    token: &str,
+    client: Uuid,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Resp {
+    let mut body = json!({"protocolVersion": 1, "clientId": client, "cursor": cursor});
+    if let Some(l) = limit {
+        body["limit"] = json!(l);
+    }
+    c.post("/api/sync/pull", token, body).await
+}
+
+/// Every entry of a pull response as (entity, entry).
+pub fn entries(r: &Resp) -> Vec<(String, Value)> {
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut out = vec![];
+    for kind in ["feed_log", "sleep_log", "nappy_log"] {
+        for e in r.body["changes"][kind]
+            .as_array()
+            .unwrap_or_else(|| panic!("changes.{kind}: {}", r.text))
+        {
+            out.push((kind.to_owned(), e.clone()));
+        }
+    }
+    out
+}
+
+/// Pulls until `hasMore` is false; returns the cursor and every page's entries.
+pub async fn pull_all(
+    c: &Client,
+    token: &str,
+    client: Uuid,
+    mut cursor: Option<String>,
+    limit: u64,
+) -> (String, Vec<Vec<(String, Value)>>) {
+    let mut pages = vec![];
+    loop {
+        let r = pull(c, token, client, cursor.as_deref(), Some(limit)).await;
+        let page = entries(&r);
+        assert!(page.len() as u64 <= limit);
+        pages.push(page);
+        cursor = Some(r.body["cursor"].as_str().unwrap().to_owned());
+        if r.body["hasMore"] == false {
+            return (cursor.unwrap(), pages);
+        }
+        assert!(pages.len() < 10_000, "paging must end");
+    }
+}
+
+fn ids(es: &[(String, Value)]) -> HashSet<(String, String)> {
+    es.iter()
+        .map(|(k, e)| (k.clone(), e["id"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+async fn first_sync_sends_everything(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let b1 = create_baby(&app, &alice, "Ada").await;
+    let b2 = create_baby(&app, &alice, "Bo").await;
+    let (one, two) = (b1["id"].as_str().unwrap(), b2["id"].as_str().unwrap());
+    let client = Uuid::new_v4();
+    let (f, s, n) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut full = feed(1, f, one);
+    full["data"]["endedAt"] = json!("2026-11-20T07:25:00+00:00");
+    full["data"]["durationMinutes"] = json!(20);
+    full["data"]["isEstimated"] = json!(true);
+    full["data"]["estimatedSource"] = json!("scale");
+    full["data"]["endSide"] = json!("left");
+    full["data"]["notes"] = json!("good feed");
+    push(
+        &app,
+        &alice,
+        client,
+        vec![full, sleep(2, s, one), nappy(3, n, two)],
+    )
+    .await;
+
+    let r = pull(&app, &alice, client, None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = &r.body;
+    assert_eq!(b["hasMore"], false);
+    assert_eq!(b["lastMutationId"], 3);
+    assert_eq!(b["revokedBabyIds"], json!([]));
+    assert_eq!(b["babies"], json!([b1, b2]));
+    assert!(b["cursor"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(
+        b["changes"]["feed_log"][0],
+        json!({"id": f, "babyId": one, "startedAt": "2026-11-20T07:05:00.000Z", "method": "bottle",
+               "endedAt": "2026-11-20T07:25:00.000Z", "durationMinutes": 20, "amountMl": 120,
+               "isEstimated": true, "estimatedSource": "scale", "endSide": "left", "notes": "good feed",
+               "loggedBy": "alice", "createdAt": b["changes"]["feed_log"][0]["createdAt"],
+               "updatedAt": b["changes"]["feed_log"][0]["createdAt"], "archivedAt": null, "version": 1})
+    );
+    let sl = &b["changes"]["sleep_log"][0];
+    let mut keys: Vec<&str> = sl.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "archivedAt",
+            "babyId",
+            "createdAt",
+            "durationMinutes",
+            "endedAt",
+            "id",
+            "loggedBy",
+            "notes",
+            "startedAt",
+            "updatedAt",
+            "version"
+        ]
+    );
+    assert_eq!(
+        (sl["version"].as_i64(), sl["durationMinutes"].as_i64()),
+        (Some(2), Some(115))
+    );
+    let np = &b["changes"]["nappy_log"][0];
+    assert_eq!(
+        (
+            np["type"].as_str(),
+            np["colour"].as_str(),
+            np["consistency"].as_str()
+        ),
+        (Some("poo"), Some("yellow"), Some("mushy"))
+    );
+    assert_eq!(np["version"], 1, "versions are per baby");
+
+    // Nothing new: an empty page, the same babies.
+    let again = pull(&app, &alice, client, b["cursor"].as_str(), None).await;
+    assert!(entries(&again).is_empty());
+    assert_eq!(again.body["babies"].as_array().unwrap().len(), 2);
+    // A client the server has not seen: lastMutationId 0; another user's: 403.
+    assert_eq!(
+        pull(&app, &alice, Uuid::new_v4(), None, None).await.body["lastMutationId"],
+        0
+    );
+    pull(&app, &app.token("bob"), client, None, None)
+        .await
+        .assert_error(403, "forbidden");
+    // Bob sees none of it.
+    let r = pull(&app, &app.token("bob"), Uuid::new_v4(), None, None).await;
+    assert!(entries(&r).is_empty());
+    assert_eq!(r.body["babies"], json!([]));
+}
+
+async fn incremental_sync_after_another_caregivers_pushes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let baby = create_baby(&app, &alice, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = share(&app, &alice, &baby, "bob", "editor").await;
+    let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
+    let f = Uuid::new_v4();
+    push(&app, &alice, ca, vec![feed(1, f, &baby)]).await;
+    let first = pull(&app, &alice, ca, None, None).await;
+    assert_eq!(entries(&first).len(), 1);
+    let cursor = first.body["cursor"].as_str().unwrap().to_owned();
+
+    let s = Uuid::new_v4();
+    push(
+        &app,
+        &bob,
+        cb,
+        vec![
+            sleep(1, s, &baby),
+            update(2, "feed_log", json!({"id": f, "amountMl": 60})),
+        ],
+    )
+    .await;
+    let r = pull(&app, &alice, ca, Some(&cursor), None).await;
+    let es = entries(&r);
+    assert_eq!(
+        ids(&es),
+        HashSet::from([
+            ("feed_log".into(), f.to_string()),
+            ("sleep_log".into(), s.to_string())
+        ])
+    );
+    assert_eq!(r.body["changes"]["sleep_log"][0]["loggedBy"], "bob");
+    assert_eq!(r.body["changes"]["feed_log"][0]["amountMl"], 60);
+    assert_eq!(
+        r.body["changes"]["feed_log"][0]["loggedBy"], "alice",
+        "loggedBy is the creator"
+    );
+    assert_eq!(r.body["changes"]["feed_log"][0]["version"], 3);
+    assert_eq!(r.body["lastMutationId"], 1, "alice's own client");
+}
+
+async fn paging_with_a_small_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let client = Uuid::new_v4();
+    let mut expected = HashSet::new();
+    let mut next = 1;
+    for name in ["A", "B", "C"] {
+        let baby = create_baby(&app, &alice, name).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let batch: Vec<Value> = (0..40)
+            .map(|i| {
+                let id = Uuid::new_v4();
+                let (m, kind) = match i % 3 {
+                    0 => (feed(next + i, id, &baby), "feed_log"),
+                    1 => (sleep(next + i, id, &baby), "sleep_log"),
+                    _ => (nappy(next + i, id, &baby), "nappy_log"),
+                };
+                expected.insert((kind.to_owned(), id.to_string()));
+                m
+            })
+            .collect();
+        next += 40;
+        assert_eq!(push(&app, &alice, client, batch).await.status, 200);
+    }
+    let (cursor, pages) = pull_all(&app, &alice, client, None, 7).await;
+    assert_eq!(pages.len(), 18, "120 entries in pages of 7");
+    assert!(pages[..17].iter().all(|p| p.len() == 7));
+    // Within a page each kind's list is in version order per baby; every
+    // page starts above where the one before ended, per baby.
+    let mut high: HashMap<String, i64> = HashMap::new();
+    for page in &pages {
+        let mut page_high: HashMap<String, i64> = HashMap::new();
+        let mut kind_last: HashMap<(String, String), i64> = HashMap::new();
+        for (kind, e) in page {
+            let (baby, v) = (
+                e["babyId"].as_str().unwrap().to_owned(),
+                e["version"].as_i64().unwrap(),
+            );
+            let prev = kind_last.insert((kind.clone(), baby.clone()), v);
+            assert!(prev.is_none_or(|p| p < v), "version order within {kind}");
+            assert!(
+                high.get(&baby).is_none_or(|h| *h < v),
+                "no version at or below an earlier page's"
+            );
+            let h = page_high.entry(baby).or_insert(v);
+            *h = (*h).max(v);
+        }
+        high.extend(page_high);
+    }
+    let all: Vec<(String, Value)> = pages.into_iter().flatten().collect();
+    let got = ids(&all);
+    assert_eq!(all.len(), got.len(), "no entry twice");
+    assert_eq!(got, expected, "none missing");
+    let r = pull(&app, &alice, client, Some(&cursor), Some(7)).await;
+    assert!(entries(&r).is_empty());
+    assert_eq!(r.body["hasMore"], false);
+    // limit 1 pages one entry at a time; default limit takes everything.
+    let r = pull(&app, &alice, client, None, Some(1)).await;
+    assert_eq!(
+        (entries(&r).len(), r.body["hasMore"].as_bool()),
+        (1, Some(true))
+    );
+    let r = pull(&app, &alice, client, None, None).await;
+    assert_eq!(
+        (entries(&r).len(), r.body["hasMore"].as_bool()),
+        (120, Some(false))
+    );
+}
+
+async fn deletes_come_as_tombstones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let baby = create_baby(&app, &alice, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = Uuid::new_v4();
+    let f = Uuid::new_v4();
+    push(&app, &alice, client, vec![feed(1, f, &baby)]).await;
+    let c = pull(&app, &alice, client, None, None).await.body["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    push(&app, &alice, client, vec![delete(2, "feed_log", f)]).await;
+    let r = pull(&app, &alice, client, Some(&c), None).await;
+    let tomb = &r.body["changes"]["feed_log"][0];
+    assert_eq!(tomb["id"], f.to_string());
+    assert!(tomb["archivedAt"].is_string());
+    assert_eq!(tomb["version"], 2);
+    // A first sync includes tombstones too.
+    let r = pull(&app, &alice, Uuid::new_v4(), None, None).await;
+    assert!(r.body["changes"]["feed_log"][0]["archivedAt"].is_string());
+}
+
+async fn revoked_babies_are_named_once_and_never_sent_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let baby = create_baby(&app, &alice, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = share(&app, &alice, &baby, "bob", "viewer").await;
+    let own = create_baby(&app, &bob, "Bob's").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
+    push(&app, &alice, ca, vec![feed(1, Uuid::new_v4(), &baby)]).await;
+    let r = pull(&app, &bob, cb, None, None).await;
+    assert_eq!(entries(&r).len(), 1);
+    let cursor = r.body["cursor"].as_str().unwrap().to_owned();
+
+    assert_eq!(
+        app.delete(&format!("/api/babies/{baby}/caregivers/bob"), &alice)
+            .await
+            .status,
+        204
+    );
+    push(&app, &alice, ca, vec![feed(2, Uuid::new_v4(), &baby)]).await;
+    let r = pull(&app, &bob, cb, Some(&cursor), None).await;
+    assert_eq!(r.body["revokedBabyIds"], json!([baby]));
+    assert!(entries(&r).is_empty(), "{}", r.text);
+    let listed: Vec<&str> = r.body["babies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [own.as_str()]);
+    let cursor = r.body["cursor"].as_str().unwrap().to_owned();
+    push(&app, &alice, ca, vec![feed(3, Uuid::new_v4(), &baby)]).await;
+    let r = pull(&app, &bob, cb, Some(&cursor), None).await;
+    assert_eq!(r.body["revokedBabyIds"], json!([]), "named once");
+    assert!(entries(&r).is_empty());
+    assert!(
+        !r.text.contains(&baby),
+        "nothing of that baby is sent again"
+    );
+}
+
+async fn a_newly_shared_baby_arrives_with_its_history(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, bob) = (app.token("alice"), app.token("bob"));
+    let baby = create_baby(&app, &alice, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own = create_baby(&app, &bob, "Bob's").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
+    let history: Vec<Value> = (1..=10).map(|i| feed(i, Uuid::new_v4(), &baby)).collect();
+    push(&app, &alice, ca, history).await;
+    push(&app, &bob, cb, vec![sleep(1, Uuid::new_v4(), &own)]).await;
+    let r = pull(&app, &bob, cb, None, None).await;
+    assert_eq!(entries(&r).len(), 1);
+    let cursor = r.body["cursor"].as_str().unwrap().to_owned();
+    share(&app, &alice, &baby, "bob", "viewer").await;
+    let r = pull(&app, &bob, cb, Some(&cursor), None).await;
+    let es = entries(&r);
+    assert_eq!(es.len(), 10, "the whole history of the new baby");
+    assert!(es.iter().all(|(_, e)| e["babyId"] == baby));
+    assert_eq!(r.body["babies"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["babies"][1]["accessLevel"], "viewer");
+}
+
+async fn bad_cursors_and_requests_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, bob) = (app.token("alice"), app.token("bob"));
+    let baby = create_baby(&app, &alice, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = Uuid::new_v4();
+    push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)]).await;
+    let good = pull(&app, &alice, client, None, None).await.body["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tampered: Vec<char> = good.chars().collect();
+    tampered[5] = if tampered[5] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    use base64::Engine;
+    let other_encoding = base64::engine::general_purpose::STANDARD
+        .encode(json!({"babies": {baby.clone(): 0}}).to_string());
+    for cursor in [
+        json!(""),
+        json!("garbage"),
+        json!(tampered),
+        json!(other_encoding),
+        json!(42),
+        json!({"v": 1}),
+        json!(["x"]),
+    ] {
+        let r = app
+            .post(
+                "/api/sync/pull",
+                &alice,
+                json!({"protocolVersion": 1, "clientId": client, "cursor": cursor}),
+            )
+            .await;
+        r.assert_error(400, "invalid_request");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cursor"),
+            "{}",
+            r.text
+        );
+    }
+    // Alice's cursor is not bob's.
+    pull(&app, &bob, Uuid::new_v4(), Some(&good), None)
+        .await
+        .assert_error(400, "invalid_request");
+    for body in [
+        json!({"protocolVersion": 1, "clientId": client, "limit": 0}),
+        json!({"protocolVersion": 1, "clientId": client, "limit": 5001}),
+        json!({"protocolVersion": 1, "clientId": client, "limit": "10"}),
+        json!({"protocolVersion": 1, "clientId": "nope"}),
+        json!({"protocolVersion": 1, "clientId": client, "since": 0}),
+        json!({"clientId": client}),
+    ] {
+        app.post("/api/sync/pull", &alice, body)
+            .await
+            .assert_error(400, "invalid_request");
+    }
+    app.post(
+        "/api/sync/pull",
+        &alice,
+        json!({"protocolVersion": 2, "clientId": client}),
+    )
+    .await
+    .assert_error(400, "unsupported_protocol_version");
+    let r = pull(&app, &alice, client, None, Some(5000)).await;
+    assert_eq!(r.status, 200);
+}
+
+/// Writers push through one server process while a reader pulls incrementally
+/// through another: the reader ends with exactly the acknowledged entries.
+async fn never_skips_a_concurrent_write(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let env = db_env(&db);
+    let servers = ServerProcess::start_many(2, db.dir.path(), &as_refs(&env));
+    let (writer_srv, reader_srv) = (servers[0].client.clone(), servers[1].client.clone());
+    let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));
+    let alice = token("alice");
+    let baby = writer_srv
+        .post("/api/babies", &alice, json!({"name": "Ada"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for sub in ["w1", "w2"] {
+        let inv = writer_srv
+            .post(
+                &format!("/api/babies/{baby}/invites"),
+                &alice,
+                json!({"accessLevel": "editor"}),
+            )
+            .await;
+        writer_srv
+            .post(
+                "/api/invites/accept",
+                &token(sub),
+                json!({"token": inv.body["token"]}),
+            )
+            .await;
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = ["alice", "w1", "w2"].map(|sub| {
+        let (c, t, baby) = (writer_srv.clone(), token(sub), baby.clone());
+        tokio::spawn(async move {
+            let client = Uuid::new_v4();
+            let mut acked: HashMap<Uuid, i64> = HashMap::new();
+            let mut mine: Vec<Uuid> = vec![];
+            for round in 0..12i64 {
+                let mut batch = vec![];
+                for i in 0..8i64 {
+                    let id = Uuid::new_v4();
+                    mine.push(id);
+                    batch.push(feed(round * 10 + i + 1, id, &baby));
+                }
+                // Updates of earlier entries make new versions of old ids.
+                let old = mine[(round as usize * 5) % mine.len()];
+                batch.push(update(
+                    round * 10 + 9,
+                    "feed_log",
+                    json!({"id": old, "notes": format!("r{round}")}),
+                ));
+                batch.push(delete(
+                    round * 10 + 10,
+                    "feed_log",
+                    mine[(round as usize * 3) % mine.len()],
+                ));
+                let r = push(&c, &t, client, batch.clone()).await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                for (m, res) in batch.iter().zip(r.body["results"].as_array().unwrap()) {
+                    if res["status"] == "applied" {
+                        let id = Uuid::parse_str(m["data"]["id"].as_str().unwrap()).unwrap();
+                        let v = res["version"].as_i64().unwrap();
+                        let e = acked.entry(id).or_insert(v);
+                        *e = (*e).max(v);
+                    }
+                }
+            }
+            acked
+        })
+    });
+    let reader = {
+        let (c, t, done) = (reader_srv.clone(), token("w1"), done.clone());
+        tokio::spawn(async move {
+            let client = Uuid::new_v4();
+            let mut cursor: Option<String> = None;
+            let mut seen: Vec<(Uuid, i64)> = vec![];
+            let mut finished_passes = 0;
+            loop {
+                let stop = done.load(std::sync::atomic::Ordering::SeqCst);
+                let r = pull(&c, &t, client, cursor.as_deref(), Some(25)).await;
+                for (_, e) in entries(&r) {
+                    seen.push((
+                        Uuid::parse_str(e["id"].as_str().unwrap()).unwrap(),
+                        e["version"].as_i64().unwrap(),
+                    ));
+                }
+                cursor = Some(r.body["cursor"].as_str().unwrap().to_owned());
+                if stop && r.body["hasMore"] == false {
+                    finished_passes += 1;
+                    if finished_passes == 2 {
+                        return seen;
+                    }
+                }
+            }
+        })
+    };
+    let mut acked: HashMap<Uuid, i64> = HashMap::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+
+    let mut prev = 0;
+    for (_, v) in &seen {
+        assert!(
+            *v > prev,
+            "versions of one baby come strictly increasing: {v} after {prev}"
+        );
+        prev = *v;
+    }
+    let mut latest: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (id, v) in &seen {
+        latest.insert(*id, *v);
+    }
+    let acked: BTreeMap<Uuid, i64> = acked.into_iter().collect();
+    assert_eq!(
+        latest.len(),
+        acked.len(),
+        "the reader has exactly the acknowledged entries"
+    );
+    assert_eq!(latest, acked, "…each at its last acknowledged version");
+}
+
+/// Pull reads with a fixed number of statements whatever the number of
+/// babies, and each log table is read through its (baby_id, version) index.
+async fn pull_uses_the_version_index(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let (app, statements) = spawn_recording_app(backend).await;
+    let alice = app.token("alice");
+    let client = Uuid::new_v4();
+    pull(&app, &alice, client, None, None).await; // loads the cursor key once
+    let mut counts = vec![];
+    let mut next = 1;
+    for babies in [1, 5] {
+        for _ in 0..babies {
+            let baby = create_baby(&app, &alice, "A").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            push(
+                &app,
+                &alice,
+                client,
+                vec![
+                    feed(next, Uuid::new_v4(), &baby),
+                    nappy(next + 1, Uuid::new_v4(), &baby),
+                ],
+            )
+            .await;
+            next += 2;
+        }
+        statements.lock().unwrap().clear();
+        assert_eq!(pull(&app, &alice, client, None, None).await.status, 200);
+        counts.push(statements.lock().unwrap().len());
+    }
+    assert_eq!(counts[0], counts[1], "{counts:?}");
+    let scans: Vec<Statement> = statements
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.sql.contains("\"version\" >"))
+        .cloned()
+        .collect();
+    assert_eq!(scans.len(), 3, "one statement per log table");
+    for scan in scans {
+        let txn = app.db.begin().await.unwrap();
+        let backend = txn.get_database_backend();
+        let explain = match backend {
+            sea_orm::DbBackend::Postgres => {
+                txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                    .await
+                    .unwrap();
+                format!("EXPLAIN {}", scan.sql)
+            }
+            _ => format!("EXPLAIN QUERY PLAN {}", scan.sql),
+        };
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                explain,
+                scan.values.clone().unwrap(),
+            ))
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                r.try_get::<String>("", "QUERY PLAN")
+                    .or_else(|_| r.try_get::<String>("", "detail"))
+                    .unwrap()
+            })
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("_baby_version"),
+            "the (baby_id, version) index is used:\n{}\n{plan}",
+            scan.sql
+        );
+    }
+}
+
+both!(
+    pull_uses_the_version_index,
+    first_sync_sends_everything,
+    incremental_sync_after_another_caregivers_pushes,
+    paging_with_a_small_limit,
+    deletes_come_as_tombstones,
+    revoked_babies_are_named_once_and_never_sent_again,
+    a_newly_shared_baby_arrives_with_its_history,
+    bad_cursors_and_requests_are_400,
+    never_skips_a_concurrent_write,
+);
