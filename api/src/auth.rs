@@ -399,6 +399,11 @@ impl FromRequestParts<AppState> for AuthUser {
         };
         let user = state.auth.authenticate(&state.db, token).await?;
         tracing::Span::current().record("user_id", user.id.as_str());
+        if let Err(wait) = state.limiter.check(&user.id) {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
         parts.extensions.insert(user.clone());
         Ok(user)
     }

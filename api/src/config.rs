@@ -135,6 +135,28 @@ pub struct Config {
     )]
     pub request_timeout_secs: u64,
 
+    /// Requests per second each user may make to `/api/*` (0: no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_SEC",
+        default_value_t = 20.0,
+        global = true
+    )]
+    pub rate_limit_per_sec: f64,
+
+    /// How many requests a user may make at once before the rate applies.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 40, global = true)]
+    pub rate_limit_burst: u32,
+
+    /// `/api/*` requests served at once; more are shed with 503 at once.
+    #[arg(
+        long,
+        env = "MAX_CONCURRENT_REQUESTS",
+        default_value_t = 512,
+        global = true
+    )]
+    pub max_concurrent_requests: usize,
+
     /// `json` for one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -219,6 +241,19 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
+        }
+        if !(self.rate_limit_per_sec >= 0.0 && self.rate_limit_per_sec.is_finite()) {
+            return Err(ConfigError(
+                "RATE_LIMIT_PER_SEC must be 0 (off) or more".into(),
+            ));
+        }
+        if self.rate_limit_burst == 0 {
+            return Err(ConfigError("RATE_LIMIT_BURST must be at least 1".into()));
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(ConfigError(
+                "MAX_CONCURRENT_REQUESTS must be at least 1".into(),
+            ));
         }
         if self.request_timeout_secs == 0 {
             return Err(ConfigError(

@@ -12,6 +12,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod invites;
+pub mod limits;
+pub mod metrics;
 pub mod routes;
 pub mod sync;
 pub mod time;
@@ -51,11 +53,16 @@ pub struct AppState {
     pub health: Arc<routes::health::HealthState>,
     /// The pull cursor signing key, loaded from the database on first use.
     pub cursor_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    pub limiter: Arc<limits::RateLimiter>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config, auth: Authenticator) -> Self {
+        let limiter = limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
         Self {
+            limiter: Arc::new(limiter),
+            metrics: metrics::handle(),
             db,
             config: Arc::new(config),
             auth: Arc::new(auth),
@@ -71,6 +78,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn build_app(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     let timeout = state.config.request_timeout();
+    let shed = state.config.max_concurrent_requests;
     let api = Router::new()
         .merge(routes::me::router())
         .merge(routes::babies::router())
@@ -81,15 +89,26 @@ pub fn build_app(state: AppState) -> Router {
                 next.run(req).await
             },
         ))
-        .layer(DefaultBodyLimit::max(body_limit));
+        .layer(DefaultBodyLimit::max(body_limit))
+        // Past `MAX_CONCURRENT_REQUESTS` (one semaphore for every route),
+        // shed at once rather than queue.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::Unavailable(
+                        "the server is at capacity; nothing was written; retry later".into(),
+                    )
+                }))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(shed)),
+        );
 
     Router::new()
         .merge(routes::health::router())
+        .route("/metrics", axum::routing::get(metrics::render))
         .merge(api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            error::MethodNotAllowed.into_response()
-        })
+        .method_not_allowed_fallback(|| async { error::MethodNotAllowed.into_response() })
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -102,12 +121,15 @@ pub fn build_app(state: AppState) -> Router {
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(metrics::track))
                 .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
                     tracing::error!("handler panicked");
                     ApiError::Internal.into_response()
                 }))
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::Unavailable("the request took too long and was abandoned; nothing was written; retry later".into())
+                    ApiError::Unavailable(
+                        "the request took too long and was abandoned; nothing was written; retry later".into(),
+                    )
                 }))
                 .timeout(timeout),
         )

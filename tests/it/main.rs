@@ -9,6 +9,7 @@ mod babies;
 mod cli;
 mod health;
 mod invites;
+mod ops;
 mod pull;
 mod push;
 mod schema;

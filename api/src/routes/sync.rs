@@ -29,6 +29,9 @@ async fn push_handler(
     let body: Value = parse_json(&bytes)?;
     let request = validate::parse_push(body, s.config.push_max_mutations)?;
     let outcome = push::push(&s.db, &user.id, request).await?;
+    for (entity, status) in &outcome.tally {
+        crate::metrics::push_outcome(entity, status);
+    }
     Ok(Json(
         json!({"lastMutationId": outcome.last_mutation_id, "results": outcome.results}),
     ))
@@ -47,5 +50,6 @@ async fn pull_handler(
         .get_or_try_init(|| pull::cursor_key(&s.db))
         .await?;
     let outcome = pull::pull(&s.db, key, &user.id, request).await?;
+    crate::metrics::pull_entries(outcome.entries);
     Ok(Json(outcome.body))
 }

@@ -283,6 +283,15 @@ where
     Ok(())
 }
 
+/// The entity a raw mutation names, for metrics.
+fn raw_entity(m: &super::validate::RawMutation) -> &'static str {
+    m.body
+        .get("entity")
+        .and_then(Value::as_str)
+        .and_then(Kind::parse)
+        .map_or("unknown", Kind::as_str)
+}
+
 /// Applies a push. Either everything (outcomes and `lastMutationId`) commits,
 /// or nothing does.
 #[tracing::instrument(skip_all, err, fields(client.id = %req.client_id, mutations = req.mutations.len()))]
@@ -303,11 +312,11 @@ pub async fn push(
     }
     let new_last = expected - 1;
     let now = time::now();
-    let parsed: Vec<(i64, Result<Mutation, Rejection>)> = req
+    let parsed: Vec<(i64, &'static str, Result<Mutation, Rejection>)> = req
         .mutations
         .iter()
         .filter(|m| m.id > last)
-        .map(|m| (m.id, parse_mutation(m, now)))
+        .map(|m| (m.id, raw_entity(m), parse_mutation(m, now)))
         .collect();
     if parsed.is_empty() {
         txn.commit().await?; // keeps a newly claimed client
@@ -318,13 +327,17 @@ pub async fn push(
                 .iter()
                 .map(|m| json!({"id": m.id, "status": "duplicate"}))
                 .collect(),
-            tally: vec![],
+            tally: req
+                .mutations
+                .iter()
+                .map(|m| (raw_entity(m), "duplicate"))
+                .collect(),
         });
     }
 
     // Stored records, then the babies they (and new creates) belong to.
     let mut ids: HashMap<Kind, Vec<Uuid>> = HashMap::new();
-    for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
+    for m in parsed.iter().filter_map(|(_, _, m)| m.as_ref().ok()) {
         ids.entry(m.kind).or_default().push(m.record_id);
     }
     let before = load_records(&txn, &ids).await?;
@@ -332,7 +345,7 @@ pub async fn push(
     baby_ids.extend(
         parsed
             .iter()
-            .filter_map(|(_, m)| m.as_ref().ok()?.fields.baby_id),
+            .filter_map(|(_, _, m)| m.as_ref().ok()?.fields.baby_id),
     );
     // Lock the babies' counter rows in id order (no deadlocks between pushes).
     let locked = babies::Entity::find()
@@ -358,10 +371,10 @@ pub async fn push(
         levels,
     };
 
-    let new_ids: HashSet<i64> = parsed.iter().map(|(id, _)| *id).collect();
+    let new_ids: HashSet<i64> = parsed.iter().map(|(id, _, _)| *id).collect();
     let mut outcomes: HashMap<i64, (Value, &'static str, &'static str)> = HashMap::new();
-    for (id, m) in &parsed {
-        let entity = m.as_ref().map(|m| m.kind.as_str()).unwrap_or("unknown");
+    for (id, entity, m) in &parsed {
+        let entity = *entity;
         let result = match m {
             Ok(m) => batch.apply(m),
             Err(rejection) => Err(rejection.clone()),
@@ -430,6 +443,7 @@ pub async fn push(
                 tally.push((entity, status));
                 v
             } else {
+                tally.push((raw_entity(m), "duplicate"));
                 json!({"id": m.id, "status": "duplicate"})
             }
         })

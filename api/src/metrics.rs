@@ -1,0 +1,97 @@
+//! Prometheus metrics: requests by route and status with a latency histogram,
+//! push mutations by entity and outcome, pull entries served, and the
+//! database pool's size and use. Served at `GET /metrics`.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sea_orm::{DatabaseConnection, DbBackend};
+
+use crate::AppState;
+
+pub const REQUESTS: &str = "babysync_http_requests_total";
+pub const LATENCY: &str = "babysync_http_request_duration_seconds";
+pub const MUTATIONS: &str = "babysync_push_mutations_total";
+pub const PULL_ENTRIES: &str = "babysync_pull_entries_total";
+pub const POOL_SIZE: &str = "babysync_db_pool_connections";
+pub const POOL_IN_USE: &str = "babysync_db_pool_in_use_connections";
+pub const POOL_MAX: &str = "babysync_db_pool_max_connections";
+
+/// The process-wide recorder (one per process, shared by every app in it).
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(LATENCY.into()), &buckets)
+                .expect("non-empty buckets");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Counts and times every request under its matched route.
+pub async fn track(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!(REQUESTS, &labels).increment(1);
+    metrics::histogram!(LATENCY, &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub fn push_outcome(entity: &'static str, outcome: &'static str) {
+    metrics::counter!(MUTATIONS, "entity" => entity, "outcome" => outcome).increment(1);
+}
+
+pub fn pull_entries(n: usize) {
+    metrics::counter!(PULL_ENTRIES).increment(n as u64);
+}
+
+fn record_pool(db: &DatabaseConnection, max: u32) {
+    let (size, idle) = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            (p.size(), p.num_idle() as u32)
+        }
+        _ => {
+            let p = db.get_sqlite_connection_pool();
+            (p.size(), p.num_idle() as u32)
+        }
+    };
+    metrics::gauge!(POOL_SIZE).set(size as f64);
+    metrics::gauge!(POOL_IN_USE).set(size.saturating_sub(idle) as f64);
+    metrics::gauge!(POOL_MAX).set(max as f64);
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    record_pool(&state.db, state.config.db_max_connections);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
