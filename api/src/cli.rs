@@ -39,6 +39,9 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Exit 0 if the server at BIND_ADDR answers `GET /health/ready` with 200
+    /// (the container's health check; the image has no shell or curl).
+    Healthcheck,
     /// Print a signed HS256 token for local use and tests.
     Token {
         /// The user id (`sub` claim).
@@ -106,6 +109,7 @@ pub fn run() -> ExitCode {
             Command::Serve => serve(cli.config).await,
             Command::Migrate { action } => migrate(cli.config, action).await,
             Command::Token { sub, name, ttl } => token(&cli.config, &sub, name.as_deref(), ttl),
+            Command::Healthcheck => healthcheck(cli.config.bind_addr),
         }
     });
     match result {
@@ -253,6 +257,41 @@ async fn migrate(config: Config, action: MigrateAction) -> Result<(), String> {
     }
     let _ = db.close().await;
     Ok(())
+}
+
+/// `GET /health/ready` on the local server, with a 3 s budget.
+fn healthcheck(bind: std::net::SocketAddr) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut addr = bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let timeout = Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("health check: cannot connect to {addr}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).ok();
+    stream.set_write_timeout(Some(timeout)).ok();
+    stream
+        .write_all(
+            format!("GET /health/ready HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .map_err(|e| format!("health check: {e}"))?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .map_err(|e| format!("health check: {e}"))?;
+    let status = String::from_utf8_lossy(&head[9..12]).into_owned();
+    if status == "200" {
+        println!("ready");
+        Ok(())
+    } else {
+        Err(format!("health check: /health/ready answered {status}"))
+    }
 }
 
 fn token(config: &Config, sub: &str, name: Option<&str>, ttl: Duration) -> Result<(), String> {

@@ -61,6 +61,29 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// (user, host, port) of the admin URL.
+pub fn admin_parts() -> (String, String, String) {
+    let url = admin_url();
+    let rest = url.split_once("://").map(|x| x.1).unwrap_or(&url);
+    let (userinfo, hostpart) = rest.split_once('@').unwrap_or(("postgres", rest));
+    let user = userinfo.split(':').next().unwrap_or("postgres").to_owned();
+    let hostport = hostpart
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("127.0.0.1:5432");
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+    (user, host.to_owned(), port.to_owned())
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `admin_url` with its database name replaced.
 fn pg_url_for(db: &str) -> String {
     let admin = admin_url();
@@ -120,6 +143,11 @@ impl TestDb {
                 }
             }
         }
+    }
+
+    /// The PostgreSQL database's name (None on SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg_name.as_deref()
     }
 
     pub async fn connect(&self) -> DatabaseConnection {

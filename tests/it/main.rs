@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod babies;
 mod cli;
+mod deploy;
 mod health;
 mod invites;
 mod ops;
