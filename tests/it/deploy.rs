@@ -153,11 +153,7 @@ fn deployment_files_say_what_operators_rely_on() {
     assert_eq!(env["BIND_ADDR"], "0.0.0.0:8080");
     assert!(text.contains("\nEXPOSE 8080\n"));
     assert!(text.contains("\nSTOPSIGNAL SIGTERM\n"));
-    let user = text
-        .lines()
-        .filter(|l| l.starts_with("USER "))
-        .last()
-        .unwrap();
+    let user = text.lines().rfind(|l| l.starts_with("USER ")).unwrap();
     assert!(!user.contains("root") || user.contains("nonroot"), "{user}");
     assert!(!user.starts_with("USER 0"), "{user}");
     assert_eq!(
