@@ -15,7 +15,7 @@ use crate::{
     time::{now, ts, ts_opt},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Gender {
     Male,
@@ -36,11 +36,13 @@ impl Gender {
 }
 
 /// `POST /api/babies`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewBaby {
     #[serde(default)]
     pub id: Option<Uuid>,
+    /// 1 to 100 characters after trimming.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
     pub birth_date: Option<NaiveDate>,
@@ -57,10 +59,11 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 
 /// `PATCH /api/babies/{id}`: only the fields given change; `null` clears
 /// `birthDate` or `gender`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BabyPatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub birth_date: Option<Option<NaiveDate>>,
@@ -69,7 +72,7 @@ pub struct BabyPatch {
 }
 
 /// The protocol's Baby.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BabyView {
     pub id: Uuid,
@@ -97,7 +100,7 @@ impl BabyView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaregiverView {
     pub user_id: String,

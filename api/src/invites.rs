@@ -22,25 +22,29 @@ use crate::{
 };
 
 /// `POST /api/babies/{id}/invites`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewInvite {
     pub access_level: Level,
+    /// Default 72.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 720)]
     pub expires_in_hours: Option<i64>,
+    /// Default 1.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_uses: Option<i64>,
 }
 
 /// `POST /api/invites/accept`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvite {
     pub token: String,
 }
 
 /// The answer to making an invite: the only time the token is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteCreated {
     pub id: Uuid,
@@ -52,7 +56,7 @@ pub struct InviteCreated {
 }
 
 /// An invite as listed to owners: never the token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteView {
     pub id: Uuid,
@@ -65,7 +69,7 @@ pub struct InviteView {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub baby_id: Uuid,

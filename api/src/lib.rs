@@ -14,6 +14,7 @@ pub mod error;
 pub mod invites;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod sync;
 pub mod time;
@@ -106,6 +107,7 @@ pub fn build_app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .route("/metrics", axum::routing::get(metrics::render))
+        .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .merge(api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { error::MethodNotAllowed.into_response() })

@@ -85,6 +85,8 @@ fn record_pool(db: &DatabaseConnection, max: u32) {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     record_pool(&state.db, state.config.db_max_connections);
     (

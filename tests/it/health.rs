@@ -87,3 +87,70 @@ both!(
     unknown_routes_and_methods_use_the_error_body,
     request_id_is_echoed_or_made,
 );
+
+async fn openapi_document_lists_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.send(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = &r.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/api/me", "get"),
+        ("/api/babies", "post"),
+        ("/api/babies", "get"),
+        ("/api/babies/{id}", "get"),
+        ("/api/babies/{id}", "patch"),
+        ("/api/babies/{id}", "delete"),
+        ("/api/babies/{id}/caregivers", "get"),
+        ("/api/babies/{id}/caregivers/{user_id}", "put"),
+        ("/api/babies/{id}/caregivers/{user_id}", "delete"),
+        ("/api/babies/{id}/invites", "post"),
+        ("/api/babies/{id}/invites", "get"),
+        ("/api/babies/{id}/invites/{invite_id}", "delete"),
+        ("/api/invites/accept", "post"),
+        ("/api/sync/push", "post"),
+        ("/api/sync/pull", "post"),
+    ];
+    let ops: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        ops,
+        expected.len(),
+        "{}",
+        serde_json::to_string_pretty(paths).unwrap()
+    );
+    for (path, method) in expected {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} documented");
+        let responses = op["responses"].as_object().unwrap();
+        if path.starts_with("/api/") {
+            for status in ["400", "401", "429", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} documents {status}"
+                );
+            }
+            assert!(
+                op.get("security").is_none(),
+                "{method} {path} uses the global bearer scheme"
+            );
+        } else {
+            assert_eq!(
+                op["security"],
+                serde_json::json!([{}]),
+                "{method} {path} needs no token"
+            );
+        }
+    }
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+both!(openapi_document_lists_every_route);

@@ -39,7 +39,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/invites/accept", post(accept_invite))
 }
 
-async fn create(
+/// Create a baby; the caller becomes its owner. The same `id` again is a safe retry (200).
+#[utoipa::path(post, path = "/api/babies", tag = "babies", request_body = NewBaby,
+    responses((status = 201, body = BabyView), (status = 200, description = "Retry: the existing baby", body = BabyView),
+        (status = 409, description = "`conflict`: id used by a baby the caller cannot see", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn create(
     State(s): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewBaby>,
@@ -53,13 +57,22 @@ async fn create(
     Ok((status, Json(baby)))
 }
 
-async fn list(State(s): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+/// Every baby the caller can access, archived ones included.
+#[utoipa::path(get, path = "/api/babies", tag = "babies",
+    responses((status = 200, body = crate::openapi::BabyList), crate::openapi::ApiErrors))]
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({ "babies": babies::list(&s.db, &user.id).await? }),
     ))
 }
 
-async fn show(
+/// One baby.
+#[utoipa::path(get, path = "/api/babies/{id}", tag = "babies", params(("id" = Uuid, Path)),
+    responses((status = 200, body = BabyView), (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn show(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
@@ -67,7 +80,11 @@ async fn show(
     Ok(Json(babies::get(&s.db, &user.id, id).await?))
 }
 
-async fn update(
+/// Edit a baby (owner, editor).
+#[utoipa::path(patch, path = "/api/babies/{id}", tag = "babies", params(("id" = Uuid, Path)), request_body = BabyPatch,
+    responses((status = 200, body = BabyView), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, description = "archived", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn update(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
@@ -76,7 +93,11 @@ async fn update(
     Ok(Json(babies::update(&s.db, &user.id, id, patch).await?))
 }
 
-async fn archive(
+/// Archive a baby (owner): a soft delete; its logs stay.
+#[utoipa::path(delete, path = "/api/babies/{id}", tag = "babies", params(("id" = Uuid, Path)),
+    responses((status = 200, body = BabyView), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn archive(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
@@ -84,7 +105,10 @@ async fn archive(
     Ok(Json(babies::archive(&s.db, &user.id, id).await?))
 }
 
-async fn caregivers(
+/// Who may see the baby (any level).
+#[utoipa::path(get, path = "/api/babies/{id}/caregivers", tag = "babies", params(("id" = Uuid, Path)),
+    responses((status = 200, body = crate::openapi::CaregiverList), (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn caregivers(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
@@ -94,13 +118,18 @@ async fn caregivers(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SetLevel {
+pub(crate) struct SetLevel {
     access_level: Level,
 }
 
-async fn set_caregiver(
+/// Change a caregiver's level (owner).
+#[utoipa::path(put, path = "/api/babies/{id}/caregivers/{user_id}", tag = "babies",
+    params(("id" = Uuid, Path), ("user_id" = String, Path)), request_body = SetLevel,
+    responses((status = 200, body = CaregiverView), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, description = "`last_owner`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn set_caregiver(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath((id, target)): ApiPath<(Uuid, String)>,
@@ -111,7 +140,12 @@ async fn set_caregiver(
     ))
 }
 
-async fn remove_caregiver(
+/// Remove a caregiver (owner), or leave.
+#[utoipa::path(delete, path = "/api/babies/{id}/caregivers/{user_id}", tag = "babies",
+    params(("id" = Uuid, Path), ("user_id" = String, Path)),
+    responses((status = 204, description = "Removed"), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, description = "`last_owner`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn remove_caregiver(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath((id, target)): ApiPath<(Uuid, String)>,
@@ -120,7 +154,11 @@ async fn remove_caregiver(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn create_invite(
+/// Make an invite (owner); its token is shown this once.
+#[utoipa::path(post, path = "/api/babies/{id}/invites", tag = "babies", params(("id" = Uuid, Path)), request_body = NewInvite,
+    responses((status = 201, body = InviteCreated), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn create_invite(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
@@ -132,7 +170,11 @@ async fn create_invite(
     ))
 }
 
-async fn list_invites(
+/// The baby's invites, without tokens (owner).
+#[utoipa::path(get, path = "/api/babies/{id}/invites", tag = "babies", params(("id" = Uuid, Path)),
+    responses((status = 200, body = crate::openapi::InviteList), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn list_invites(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
@@ -142,7 +184,12 @@ async fn list_invites(
     ))
 }
 
-async fn revoke_invite(
+/// Revoke an invite (owner).
+#[utoipa::path(delete, path = "/api/babies/{id}/invites/{invite_id}", tag = "babies",
+    params(("id" = Uuid, Path), ("invite_id" = Uuid, Path)),
+    responses((status = 204, description = "Revoked"), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn revoke_invite(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath((id, invite_id)): ApiPath<(Uuid, Uuid)>,
@@ -151,7 +198,11 @@ async fn revoke_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn accept_invite(
+/// Accept an invite.
+#[utoipa::path(post, path = "/api/invites/accept", tag = "babies", request_body = AcceptInvite,
+    responses((status = 200, body = Accepted), (status = 404, body = crate::openapi::ErrorBody),
+        (status = 410, description = "`invite_unusable`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn accept_invite(
     State(s): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<AcceptInvite>,

@@ -23,11 +23,17 @@ pub fn router() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
-async fn live() -> Json<Value> {
+/// Liveness: 200 while the process serves; touches no database.
+#[utoipa::path(get, path = "/health/live", tag = "health", security(()),
+    responses((status = 200, body = crate::openapi::Status)))]
+pub(crate) async fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Readiness: 200 when the database answers and every migration is applied.
+#[utoipa::path(get, path = "/health/ready", tag = "health", security(()),
+    responses((status = 200, body = crate::openapi::Status), (status = 503, body = crate::openapi::NotReady)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let check = async {
         state.db.ping().await.map_err(|_| "database unreachable")?;
         if !state.health.migrations_applied.load(Ordering::Relaxed) {

@@ -10,7 +10,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/me", get(me))
 }
 
-async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+/// The caller, created on first sight of a `sub`.
+#[utoipa::path(get, path = "/api/me", tag = "babies",
+    responses((status = 200, body = crate::openapi::Me), crate::openapi::ApiErrors))]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
     let row = entity::users::Entity::find_by_id(user.id.clone())
         .one(&state.db)
         .await?

@@ -20,7 +20,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/sync/pull", post(pull_handler))
 }
 
-async fn push_handler(
+/// Push a batch of mutations, applied exactly once in one transaction.
+#[utoipa::path(post, path = "/api/sync/push", tag = "sync", request_body = crate::openapi::PushBody,
+    responses((status = 200, body = crate::openapi::PushAnswer), (status = 403, description = "`clientId` of another user", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`out_of_order` (`details.expected`)", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn push_handler(
     State(s): State<AppState>,
     user: AuthUser,
     req: Request,
@@ -37,7 +41,10 @@ async fn push_handler(
     ))
 }
 
-async fn pull_handler(
+/// Pull what changed since the cursor.
+#[utoipa::path(post, path = "/api/sync/pull", tag = "sync", request_body = crate::openapi::PullBody,
+    responses((status = 200, body = crate::openapi::PullAnswer), (status = 403, description = "`clientId` of another user", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn pull_handler(
     State(s): State<AppState>,
     user: AuthUser,
     req: Request,
