@@ -10,6 +10,7 @@ mod cli;
 mod deploy;
 mod health;
 mod invites;
+mod loadgen;
 mod ops;
 mod pull;
 mod push;

@@ -1,0 +1,424 @@
+//! The babysync load generator. Against a running server it:
+//!
+//! - **push**: creates `users` users with a baby each, then runs
+//!   `concurrency` workers, each with its own `clientId`, pushing batches of
+//!   `batch` creates (feed, sleep and nappy mixed) for `seconds`, optionally
+//!   paced to a target rate; reports mutations/s, requests/s, latency
+//!   percentiles and errors; then verifies through pull that every
+//!   acknowledged entry is stored exactly once.
+//! - **pull**: seeds one baby with `entries` entries, then times its first
+//!   sync in pages of `page`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// What to run against, and who signs the tokens.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub base_url: String,
+    pub jwt_secret: String,
+}
+
+impl Target {
+    pub fn token(&self, sub: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({"sub": sub, "name": sub, "iat": now, "exp": now + 24 * 3600}),
+            &jsonwebtoken::EncodingKey::from_secret(self.jwt_secret.as_bytes()),
+        )
+        .expect("sign")
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+async fn post(
+    http: &reqwest::Client,
+    t: &Target,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    let r = http
+        .post(format!("{}{path}", t.base_url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {path}: {e}"))?;
+    let status = r.status();
+    let text = r.text().await.map_err(|e| format!("POST {path}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "POST {path}: {status}: {}",
+            text.chars().take(300).collect::<String>()
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("POST {path}: {e}"))
+}
+
+const T0: &str = "2026-11-20T07:05:00.000Z";
+
+/// A create mutation of the kind `i % 3` picks.
+pub fn create(mid: u64, id: Uuid, baby: &str, i: u64) -> Value {
+    match i % 3 {
+        0 => json!({"id": mid, "entity": "feed_log", "op": "create",
+            "data": {"id": id, "babyId": baby, "method": "bottle", "startedAt": T0, "amountMl": 120, "notes": "bench"}}),
+        1 => json!({"id": mid, "entity": "sleep_log", "op": "create",
+            "data": {"id": id, "babyId": baby, "startedAt": T0, "endedAt": "2026-11-20T08:05:00.000Z", "durationMinutes": 60}}),
+        _ => json!({"id": mid, "entity": "nappy_log", "op": "create",
+            "data": {"id": id, "babyId": baby, "startedAt": T0, "type": "wee", "colour": "yellow"}}),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PushConfig {
+    pub users: usize,
+    pub concurrency: usize,
+    pub batch: usize,
+    pub duration: Duration,
+    /// Target mutations per second over all workers; `None`: as fast as it goes.
+    pub rate: Option<f64>,
+    pub verify: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PushReport {
+    pub users: usize,
+    pub concurrency: usize,
+    pub batch: usize,
+    pub seconds: f64,
+    pub target_rate: Option<f64>,
+    pub requests: u64,
+    pub mutations: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub mutations_per_sec: f64,
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Every acknowledged entry found exactly once through pull (None: not checked).
+    pub verified: Option<bool>,
+    pub verify_detail: String,
+    pub generator_cpu_secs: f64,
+}
+
+/// CPU seconds (user + system) this process has used.
+pub fn cpu_secs() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Makes `users` users, each with a baby; returns (token, baby id) per user.
+pub async fn setup_users(
+    http: &reqwest::Client,
+    t: &Target,
+    users: usize,
+    tag: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = vec![];
+    for u in 0..users {
+        let token = t.token(&format!("bench-{tag}-{u}"));
+        let baby = post(
+            http,
+            t,
+            "/api/babies",
+            &token,
+            &json!({"name": format!("Bench {u}")}),
+        )
+        .await?;
+        out.push((token, baby["id"].as_str().ok_or("no baby id")?.to_owned()));
+    }
+    Ok(out)
+}
+
+pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String> {
+    let http = http();
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let users = setup_users(&http, t, cfg.users, &tag).await?;
+    let acked: Arc<Mutex<HashMap<usize, Vec<Uuid>>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let (requests, errors, rejected) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let cpu_before = cpu_secs();
+    let started = Instant::now();
+    let interval = cfg
+        .rate
+        .map(|r| Duration::from_secs_f64(cfg.batch as f64 * cfg.concurrency as f64 / r));
+    let mut workers = vec![];
+    for w in 0..cfg.concurrency {
+        let (http, t, cfg) = (http.clone(), t.clone(), cfg.clone());
+        let user = w % users.len();
+        let (token, baby) = users[user].clone();
+        let (acked, latencies) = (acked.clone(), latencies.clone());
+        let (requests, errors, rejected) = (requests.clone(), errors.clone(), rejected.clone());
+        workers.push(tokio::spawn(async move {
+            let client = Uuid::new_v4();
+            let mut next_id = 1u64;
+            let mut sent = 0u32;
+            // Stagger paced workers over one interval.
+            let offset = interval
+                .map(|i| i.mul_f64(w as f64 / cfg.concurrency as f64))
+                .unwrap_or_default();
+            let mut mine = vec![];
+            while started.elapsed() < cfg.duration {
+                if let Some(i) = interval {
+                    let due = started + offset + i * sent;
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    if started.elapsed() >= cfg.duration {
+                        break;
+                    }
+                }
+                sent += 1;
+                let ids: Vec<Uuid> = (0..cfg.batch).map(|_| Uuid::now_v7()).collect();
+                let mutations: Vec<Value> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| create(next_id + i as u64, *id, &baby, next_id + i as u64))
+                    .collect();
+                let body =
+                    json!({"protocolVersion": 1, "clientId": client, "mutations": mutations});
+                let t0 = Instant::now();
+                let result = post(&http, &t, "/api/sync/push", &token, &body).await;
+                latencies
+                    .lock()
+                    .unwrap()
+                    .push(t0.elapsed().as_secs_f64() * 1e3);
+                requests.fetch_add(1, Ordering::Relaxed);
+                match result {
+                    Ok(r) => {
+                        for (id, res) in ids
+                            .iter()
+                            .zip(r["results"].as_array().into_iter().flatten())
+                        {
+                            if res["status"] == "applied" {
+                                mine.push(*id);
+                            } else {
+                                rejected.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        next_id += cfg.batch as u64;
+                    }
+                    Err(e) => {
+                        // The same batch goes again (ids stay consecutive).
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("push error: {e}");
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            acked.lock().unwrap().entry(user).or_default().extend(mine);
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| e.to_string())?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let generator_cpu_secs = cpu_secs() - cpu_before;
+    let acked = Arc::try_unwrap(acked)
+        .map_err(|_| "acked")?
+        .into_inner()
+        .unwrap();
+    let mutations: u64 = acked.values().map(|v| v.len() as u64).sum();
+    let mut lat = latencies.lock().unwrap().clone();
+    lat.sort_by(f64::total_cmp);
+    let (verified, verify_detail) = if cfg.verify {
+        let (ok, detail) = verify(&http, t, &users, &acked).await?;
+        (Some(ok), detail)
+    } else {
+        (None, String::new())
+    };
+    Ok(PushReport {
+        users: cfg.users,
+        concurrency: cfg.concurrency,
+        batch: cfg.batch,
+        seconds: elapsed,
+        target_rate: cfg.rate,
+        requests: requests.load(Ordering::Relaxed),
+        mutations,
+        errors: errors.load(Ordering::Relaxed),
+        rejected: rejected.load(Ordering::Relaxed),
+        mutations_per_sec: mutations as f64 / elapsed,
+        requests_per_sec: requests.load(Ordering::Relaxed) as f64 / elapsed,
+        p50_ms: percentile(&lat, 0.50),
+        p95_ms: percentile(&lat, 0.95),
+        p99_ms: percentile(&lat, 0.99),
+        max_ms: lat.last().copied().unwrap_or(0.0),
+        verified,
+        verify_detail,
+        generator_cpu_secs,
+    })
+}
+
+/// Pulls every page for `token` from a fresh client: (entries of each id, pages).
+pub async fn pull_everything(
+    http: &reqwest::Client,
+    t: &Target,
+    token: &str,
+    page: u64,
+) -> Result<(HashMap<String, u32>, u64), String> {
+    let client = Uuid::new_v4();
+    let mut cursor = Value::Null;
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut pages = 0;
+    loop {
+        let r = post(
+            http,
+            t,
+            "/api/sync/pull",
+            token,
+            &json!({"protocolVersion": 1, "clientId": client, "cursor": cursor, "limit": page}),
+        )
+        .await?;
+        pages += 1;
+        for kind in ["feed_log", "sleep_log", "nappy_log"] {
+            for e in r["changes"][kind].as_array().into_iter().flatten() {
+                *seen
+                    .entry(e["id"].as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        cursor = r["cursor"].clone();
+        if r["hasMore"] != true {
+            return Ok((seen, pages));
+        }
+    }
+}
+
+/// Every acknowledged entry is stored exactly once, and nothing else.
+async fn verify(
+    http: &reqwest::Client,
+    t: &Target,
+    users: &[(String, String)],
+    acked: &HashMap<usize, Vec<Uuid>>,
+) -> Result<(bool, String), String> {
+    let mut problems = vec![];
+    let mut checked = 0;
+    for (u, (token, _)) in users.iter().enumerate() {
+        let (seen, _) = pull_everything(http, t, token, 1000).await?;
+        let expected: HashSet<String> = acked
+            .get(&u)
+            .into_iter()
+            .flatten()
+            .map(|id| id.to_string())
+            .collect();
+        checked += expected.len();
+        let missing = expected.iter().filter(|id| !seen.contains_key(*id)).count();
+        let twice = seen.values().filter(|n| **n > 1).count();
+        let extra = seen.keys().filter(|id| !expected.contains(*id)).count();
+        if missing + twice + extra > 0 {
+            problems.push(format!(
+                "user {u}: {missing} missing, {twice} twice, {extra} unacknowledged"
+            ));
+        }
+    }
+    let ok = problems.is_empty();
+    let detail = if ok {
+        format!("{checked} acknowledged entries each stored exactly once")
+    } else {
+        problems.join("; ")
+    };
+    Ok((ok, detail))
+}
+
+#[derive(Debug, Serialize)]
+pub struct PullReport {
+    pub entries: u64,
+    pub page: u64,
+    pub pages: u64,
+    pub seed_seconds: f64,
+    pub sync_seconds: f64,
+    pub entries_per_sec: f64,
+    pub complete: bool,
+}
+
+/// Seeds one baby with `entries` entries (batches of 1000 from 4 clients),
+/// then times its first sync in pages of `page`.
+pub async fn run_pull(t: &Target, entries: u64, page: u64) -> Result<PullReport, String> {
+    let http = http();
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let users = setup_users(&http, t, 1, &tag).await?;
+    let (token, baby) = users[0].clone();
+    let seed_started = Instant::now();
+    let clients = 4u64;
+    let per_client = entries.div_ceil(clients);
+    let mut seeders = vec![];
+    for c in 0..clients {
+        let (http, t, token, baby) = (http.clone(), t.clone(), token.clone(), baby.clone());
+        let n = per_client.min(entries.saturating_sub(c * per_client));
+        seeders.push(tokio::spawn(async move {
+            let client = Uuid::new_v4();
+            let mut done = 0u64;
+            while done < n {
+                let size = (n - done).min(1000);
+                let mutations: Vec<Value> = (0..size)
+                    .map(|i| create(done + i + 1, Uuid::now_v7(), &baby, done + i))
+                    .collect();
+                post(
+                    &http,
+                    &t,
+                    "/api/sync/push",
+                    &token,
+                    &json!({"protocolVersion": 1, "clientId": client, "mutations": mutations}),
+                )
+                .await?;
+                done += size;
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for s in seeders {
+        s.await.map_err(|e| e.to_string())??;
+    }
+    let seed_seconds = seed_started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (seen, pages) = pull_everything(&http, t, &token, page).await?;
+    let sync_seconds = started.elapsed().as_secs_f64();
+    let got: u64 = seen.values().map(|n| u64::from(*n)).sum();
+    Ok(PullReport {
+        entries: got,
+        page,
+        pages,
+        seed_seconds,
+        sync_seconds,
+        entries_per_sec: got as f64 / sync_seconds,
+        complete: got == entries && seen.len() as u64 == entries,
+    })
+}

@@ -1,0 +1,115 @@
+//! `babysync-bench push|pull`: see the `bench` library. Prints a human
+//! summary, then one line `REPORT {json}` for scripts.
+
+use std::time::Duration;
+
+use bench::{PushConfig, Target};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "babysync-bench", about = "Load generator for babysync")]
+struct Cli {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The server's HS256 secret, to sign users' tokens.
+    #[arg(long, env = "JWT_SECRET")]
+    secret: String,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Push batches of creates from concurrent clients, then verify through pull.
+    Push {
+        #[arg(short = 'u', long, default_value_t = 8)]
+        users: usize,
+        #[arg(short = 'c', long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(short = 'b', long, default_value_t = 50)]
+        batch: usize,
+        #[arg(short = 't', long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Pace all workers together to this many mutations per second.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Skip the pull check at the end.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Time the first sync of one baby with many entries.
+    Pull {
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 1000)]
+        page: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let target = Target {
+        base_url: cli.url.trim_end_matches('/').to_owned(),
+        jwt_secret: cli.secret,
+    };
+    let report = match cli.mode {
+        Mode::Push {
+            users,
+            concurrency,
+            batch,
+            seconds,
+            rate,
+            no_verify,
+        } => {
+            let cfg = PushConfig {
+                users,
+                concurrency,
+                batch,
+                duration: Duration::from_secs_f64(seconds),
+                rate,
+                verify: !no_verify,
+            };
+            match bench::run_push(&target, &cfg).await {
+                Ok(r) => {
+                    println!(
+                        "push: {:.0} mutations/s, {:.1} requests/s, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, {} errors, verified: {:?} ({})",
+                        r.mutations_per_sec,
+                        r.requests_per_sec,
+                        r.p50_ms,
+                        r.p95_ms,
+                        r.p99_ms,
+                        r.errors,
+                        r.verified,
+                        r.verify_detail
+                    );
+                    let ok = r.errors == 0 && r.verified != Some(false);
+                    (serde_json::to_string(&r).unwrap(), ok)
+                }
+                Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+            }
+        }
+        Mode::Pull { entries, page } => match bench::run_pull(&target, entries, page).await {
+            Ok(r) => {
+                println!(
+                    "pull: first sync of {} entries in {} pages of {}: {:.2} s, {:.0} entries/s (seeded in {:.1} s), complete: {}",
+                    r.entries,
+                    r.pages,
+                    r.page,
+                    r.sync_seconds,
+                    r.entries_per_sec,
+                    r.seed_seconds,
+                    r.complete
+                );
+                let ok = r.complete;
+                (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
+    };
+    println!("REPORT {}", report.0);
+    if !report.1 {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# babysync benchmark: push and pull throughput, latency and memory, against
+# the database's own ceiling. Builds release, starts a fresh PostgreSQL
+# database and the server, runs the load generator, runs pgbench with the same
+# client count and duration on the same database server, then the same on the
+# embedded SQLite. Prints a table (docs/PERFORMANCE.md explains it).
+#
+#   scripts/bench.sh                      # U=8 C=8 B=50 T=20 PULL_ENTRIES=100000
+#   U=4 C=4 B=50 T=10 scripts/bench.sh    # smaller
+#
+# Needs PostgreSQL at TEST_DATABASE_URL (default
+# postgres://postgres@127.0.0.1:5432/postgres), psql, pgbench, curl, python3.
+# Servers listen on 127.0.0.1 only and are stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+U=${U:-8} C=${C:-8} B=${B:-50} T=${T:-20}
+PULL_ENTRIES=${PULL_ENTRIES:-100000}
+ADMIN=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+export JWT_SECRET=bench-secret-that-is-at-least-32-bytes
+export RATE_LIMIT_PER_SEC=0 LOG_FORMAT=json RUST_LOG=warn
+
+cargo build --release --quiet -p babysync -p bench
+BIN=target/release/babysync
+GEN=target/release/babysync-bench
+work=$(mktemp -d)
+OUT=${BENCH_OUT:-$work}
+mkdir -p "$OUT"
+server=""
+pgdb=""
+cleanup() {
+  [ -n "$server" ] && { kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+  [ -n "$pgdb" ] && psql "$ADMIN" -qc "DROP DATABASE IF EXISTS \"$pgdb\" WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+
+# Starts the server on $1 and prints "pid ready_ms" (time from spawn to /health/ready 200).
+start_server() {
+  python3 - "$BIN" "$1" "$port" "$work/server.log" <<'PY'
+import http.client, os, subprocess, sys, time
+binary, url, port, log = sys.argv[1:]
+env = dict(os.environ, DATABASE_URL=url, BIND_ADDR=f"127.0.0.1:{port}")
+t0 = time.perf_counter()
+p = subprocess.Popen(["timeout", "3600", binary, "serve"], env=env, stdout=subprocess.DEVNULL,
+                     stderr=open(log, "a"), start_new_session=True)
+while True:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=1)
+        c.request("GET", "/health/ready")
+        if c.getresponse().status == 200:
+            break
+    except OSError:
+        pass
+    if p.poll() is not None or time.perf_counter() - t0 > 60:
+        sys.exit("server did not become ready")
+    time.sleep(0.002)
+print(p.pid, round((time.perf_counter() - t0) * 1000, 1))
+PY
+}
+
+stop_server() {
+  kill -TERM "$server"
+  while kill -0 "$server" 2>/dev/null; do sleep 0.05; done
+  server=""
+}
+
+# Runs "$@" in the background under the process sampler; $1 of the function is the label.
+measured() {
+  local label=$1; shift
+  "$@" > "$OUT/$label.out" &
+  local gen=$!
+  python3 scripts/procstat.py "$OUT/$label.proc.json" "${server:-$gen}" "$gen" &
+  local sampler=$!
+  local status=0
+  wait "$gen" || status=$?
+  kill -TERM "$sampler"; wait "$sampler" || true
+  grep -v '^REPORT ' "$OUT/$label.out" || true
+  grep '^REPORT ' "$OUT/$label.out" | sed 's/^REPORT //' > "$OUT/$label.json" || true
+  return $status
+}
+
+echo "== PostgreSQL: fresh database, migrate, restart on the up-to-date database"
+pgdb="bs_bench_$$"
+psql "$ADMIN" -qc "CREATE DATABASE \"$pgdb\"" >/dev/null
+pg_url="${ADMIN%/*}/$pgdb"
+read -r server _ < <(start_server "$pg_url")
+stop_server
+read -r server pg_ready_ms < <(start_server "$pg_url")
+echo "ready after start on an up-to-date database: ${pg_ready_ms} ms"
+
+echo "== push, as fast as it goes: U=$U C=$C B=$B T=${T}s"
+measured pg_push "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T"
+max_rate=$(python3 -c "import json; print(json.load(open('$OUT/pg_push.json'))['mutations_per_sec'])")
+
+echo "== pgbench: $C clients, ${T}s, $B-row INSERT ... ON CONFLICT DO UPDATE per transaction"
+psql "$pg_url" -qc "CREATE TABLE bench_feed (LIKE feed_log INCLUDING ALL)" >/dev/null
+python3 - "$B" > "$work/pgbench.sql" <<'PY'
+import sys
+b = int(sys.argv[1])
+# One of 8 babies, a fresh id per row, a version per row: what a push writes.
+row = ("(gen_random_uuid(), ('00000000-0000-0000-0000-00000000000' || (:v % 8))::uuid, 'bench', 'bottle', now(), "
+       "NULL, NULL, 120, false, NULL, NULL, 'bench', now(), now(), NULL, :v + {i})")
+print("\\set v random(1, 1000000000)")
+print("INSERT INTO bench_feed (id, baby_id, logged_by, method, started_at, ended_at, duration_minutes, amount_ml, "
+      "is_estimated, estimated_source, end_side, notes, created_at, updated_at, archived_at, version) VALUES")
+print(",\n".join(row.format(i=i) for i in range(b)))
+print("ON CONFLICT (id) DO UPDATE SET amount_ml = excluded.amount_ml, updated_at = excluded.updated_at, version = excluded.version;")
+PY
+measured pgbench pgbench -n -c "$C" -j 2 -T "$T" -f "$work/pgbench.sql" "$pg_url"
+tps=$(grep -E '^tps = ' "$OUT/pgbench.out" | head -1 | awk '{print $3}')
+echo "{\"tps\": $tps, \"rows_per_sec\": $(python3 -c "print($tps * $B)")}" > "$OUT/pgbench.json"
+
+half=$(python3 -c "print(round($max_rate / 2, 1))")
+echo "== push at half the maximum rate: $half mutations/s"
+measured pg_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$half"
+
+echo "== pull: first sync of $PULL_ENTRIES entries in pages of 1000"
+measured pg_pull "$GEN" --url "$base" pull --entries "$PULL_ENTRIES" --page 1000
+stop_server
+
+echo "== SQLite: the same on the embedded database"
+sqlite_url="sqlite://$work/bench.db?mode=rwc"
+read -r server _ < <(start_server "$sqlite_url")
+stop_server
+read -r server sqlite_ready_ms < <(start_server "$sqlite_url")
+echo "ready after start on an up-to-date database: ${sqlite_ready_ms} ms"
+measured sqlite_push "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T"
+sqlite_max=$(python3 -c "import json; print(json.load(open('$OUT/sqlite_push.json'))['mutations_per_sec'])")
+measured sqlite_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$(python3 -c "print(round($sqlite_max / 2, 1))")"
+measured sqlite_pull "$GEN" --url "$base" pull --entries "$PULL_ENTRIES" --page 1000
+stop_server
+
+python3 - "$OUT" "$pg_ready_ms" "$sqlite_ready_ms" "$U" "$C" "$B" "$T" <<'PY'
+import json, os, sys
+out, pg_ready, sq_ready, U, C, B, T = sys.argv[1:]
+j = lambda name: json.load(open(os.path.join(out, name)))
+pg, pgh, pgp = j("pg_push.json"), j("pg_push_half.json"), j("pg_pull.json")
+sq, sqh, sqp = j("sqlite_push.json"), j("sqlite_push_half.json"), j("sqlite_pull.json")
+pb = j("pgbench.json")
+proc = {n: j(f"{n}.proc.json") for n in ["pg_push", "pgbench", "pg_push_half", "pg_pull", "sqlite_push", "sqlite_push_half", "sqlite_pull"]}
+ratio = pg["mutations_per_sec"] / pb["rows_per_sec"]
+rss = max(proc[n]["server_peak_rss_mib"] for n in proc if n != "pgbench")
+print(f"\n## babysync benchmark (U={U} C={C} B={B} T={T}s)\n")
+print("| measure | PostgreSQL | SQLite | target |")
+print("|---|---|---|---|")
+print(f"| push, mutations/s (max) | {pg['mutations_per_sec']:.0f} | {sq['mutations_per_sec']:.0f} | |")
+print(f"| push, requests/s (max) | {pg['requests_per_sec']:.1f} | {sq['requests_per_sec']:.1f} | |")
+print(f"| push latency p50 / p95 / p99 at max, ms | {pg['p50_ms']:.1f} / {pg['p95_ms']:.1f} / {pg['p99_ms']:.1f} | {sq['p50_ms']:.1f} / {sq['p95_ms']:.1f} / {sq['p99_ms']:.1f} | |")
+print(f"| push latency p99 at half rate, ms | {pgh['p99_ms']:.1f} (at {pgh['mutations_per_sec']:.0f}/s) | {sqh['p99_ms']:.1f} (at {sqh['mutations_per_sec']:.0f}/s) | ≤ 50 |")
+print(f"| pgbench ceiling, rows/s ({B}-row upserts) | {pb['rows_per_sec']:.0f} | — | |")
+print(f"| push ÷ pgbench | {ratio:.2f} | — | ≥ 0.5 (stretch 0.8) |")
+print(f"| errors / verified | {pg['errors']} / {pg['verified']} | {sq['errors']} / {sq['verified']} | 0 / true |")
+print(f"| first sync of {pgp['entries']} entries, entries/s | {pgp['entries_per_sec']:.0f} | {sqp['entries_per_sec']:.0f} | ≥ 50000 |")
+print(f"| server peak RSS, MiB | {max(proc[n]['server_peak_rss_mib'] for n in ['pg_push','pg_push_half','pg_pull']):.1f} | {max(proc[n]['server_peak_rss_mib'] for n in ['sqlite_push','sqlite_push_half','sqlite_pull']):.1f} | ≤ 64 |")
+print(f"| ready after start, ms | {pg_ready} | {sq_ready} | ≤ 500 |")
+print(f"| CPU s during max push: server / database / generator | {proc['pg_push']['server_cpu_secs']} / {proc['pg_push']['database_cpu_secs']} / {proc['pg_push']['generator_cpu_secs']} | {proc['sqlite_push']['server_cpu_secs']} / — / {proc['sqlite_push']['generator_cpu_secs']} | |")
+print(f"| CPU s during pgbench: database / pgbench | {proc['pgbench']['database_cpu_secs']} / {proc['pgbench']['generator_cpu_secs']} | — | |")
+json.dump({"pg_push": pg, "pg_push_half": pgh, "pg_pull": pgp, "pgbench": pb, "sqlite_push": sq, "sqlite_push_half": sqh,
+           "sqlite_pull": sqp, "proc": proc, "ratio": ratio, "ready_ms": {"postgres": float(pg_ready), "sqlite": float(sq_ready)}},
+          open(os.path.join(out, "results.json"), "w"), indent=1)
+PY
+echo "results: $OUT/results.json"
