@@ -58,7 +58,10 @@ while True:
     if p.poll() is not None or time.perf_counter() - t0 > 60:
         sys.exit("server did not become ready")
     time.sleep(0.002)
-print(p.pid, round((time.perf_counter() - t0) * 1000, 1))
+# `timeout` runs the server as its only child: report the server's own pid.
+with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+    child = f.read().split()[0]
+print(child, round((time.perf_counter() - t0) * 1000, 1))
 PY
 }
 
@@ -66,14 +69,16 @@ stop_server() {
   kill -TERM "$server"
   while kill -0 "$server" 2>/dev/null; do sleep 0.05; done
   server=""
+  sleep 0.2 # let `timeout` go too
 }
 
 # Runs "$@" in the background under the process sampler; $1 of the function is the label.
 measured() {
   local label=$1; shift
-  "$@" > "$OUT/$label.out" &
+  local mark="$work/$label.done"
+  BENCH_MARK_FILE=$mark "$@" > "$OUT/$label.out" &
   local gen=$!
-  python3 scripts/procstat.py "$OUT/$label.proc.json" "${server:-$gen}" "$gen" &
+  python3 scripts/procstat.py "$OUT/$label.proc.json" "${server:-$gen}" "$gen" "$mark" &
   local sampler=$!
   local status=0
   wait "$gen" || status=$?

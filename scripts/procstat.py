@@ -3,7 +3,10 @@
 PostgreSQL (every process named postgres, including backends that come and
 go) and of the load generator, and the server's peak RSS.
 
-    procstat.py OUT.json SERVER_PID [GENERATOR_PID]   # runs until SIGTERM/SIGINT
+    procstat.py OUT.json SERVER_PID [GENERATOR_PID [MARK_FILE]]
+
+Runs until SIGTERM/SIGINT; if MARK_FILE appears first, the figures are those
+of that moment (the load generator creates it when its measured load ends).
 """
 import json
 import os
@@ -45,6 +48,7 @@ def hwm_kib(pid):
 def main():
     out, server = sys.argv[1], int(sys.argv[2])
     generator = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    mark = sys.argv[4] if len(sys.argv) > 4 else None
     first, last = {}, {}  # pid -> cpu seconds, for postgres processes
     start = {"server": cpu_of(server) or 0.0, "generator": (cpu_of(generator) or 0.0) if generator else 0.0}
     end = dict(start)
@@ -75,7 +79,7 @@ def main():
             c = cpu_of(generator)
             if c is not None:
                 end["generator"] = c
-        if stop:
+        if stop or (mark and os.path.exists(mark)):
             break
         time.sleep(0.2)
     result = {

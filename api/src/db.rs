@@ -23,6 +23,11 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(Duration::from_secs(300))
         .sqlx_logging(false)
+        // Plan every statement for its parameters and the table as it is now.
+        // sqlx keeps prepared statements per connection, and a generic plan
+        // made while a table was small (a sequential scan) would otherwise be
+        // reused after it has grown, until the next ANALYZE.
+        .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]))
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10))

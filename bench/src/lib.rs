@@ -124,6 +124,14 @@ pub struct PushReport {
     pub generator_cpu_secs: f64,
 }
 
+/// Tells a process sampler (see `scripts/procstat.py`) that the measured load
+/// is over, by creating the file `BENCH_MARK_FILE` names, if any.
+fn mark_load_done() {
+    if let Some(path) = std::env::var_os("BENCH_MARK_FILE") {
+        let _ = std::fs::write(path, b"done");
+    }
+}
+
 /// CPU seconds (user + system) this process has used.
 pub fn cpu_secs() -> f64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -251,6 +259,7 @@ pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String
         w.await.map_err(|e| e.to_string())?;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    mark_load_done();
     let generator_cpu_secs = cpu_secs() - cpu_before;
     let acked = Arc::try_unwrap(acked)
         .map_err(|_| "acked")?
@@ -411,6 +420,7 @@ pub async fn run_pull(t: &Target, entries: u64, page: u64) -> Result<PullReport,
     let started = Instant::now();
     let (seen, pages) = pull_everything(&http, t, &token, page).await?;
     let sync_seconds = started.elapsed().as_secs_f64();
+    mark_load_done();
     let got: u64 = seen.values().map(|n| u64::from(*n)).sum();
     Ok(PullReport {
         entries: got,

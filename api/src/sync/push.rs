@@ -2,20 +2,21 @@
 //! one transaction.
 //!
 //! The work for a batch of N mutations is a bounded number of statements: the
-//! client row (locked), the stored records of every kind at once, the babies
-//! (locked, in id order, which also gives their change counters), the
-//! caller's access to all of them at once, then one multi-row upsert per kind,
-//! one counter update per baby written, and the client's new
-//! `lastMutationId`.
+//! client row (locked); the babies of updated and deleted records (one read
+//! per kind, only when there are such mutations); the babies written to,
+//! locked in id order with the caller's level and their change counters (one
+//! statement); the stored records of every kind named (one read per kind);
+//! then one multi-row upsert per kind, one counter update per baby written,
+//! and the client's new `lastMutationId`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entity::{babies, feed_log, nappy_log, sleep_log, sync_clients};
+use entity::{babies, baby_access, feed_log, nappy_log, sleep_log, sync_clients};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
+    EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
     prelude::Uuid,
-    sea_query::{Alias, Expr, ExprTrait, OnConflict},
+    sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict},
 };
 use serde_json::{Value, json};
 
@@ -116,7 +117,10 @@ struct Batch<'a> {
     dirty: BTreeSet<(Kind, Uuid)>,
     babies: HashMap<Uuid, babies::Model>,
     counters: HashMap<Uuid, i64>,
+    /// The caller's level on each locked baby: the babies it may write to.
     levels: HashMap<Uuid, Level>,
+    /// Other babies the caller can see (for a conflict's `current`; never written).
+    readable: HashSet<Uuid>,
 }
 
 type Applied = Result<i64, Rejection>;
@@ -176,7 +180,9 @@ impl Batch<'_> {
                 Ok(self.store(r, true))
             }
             (Op::Create, Some(r)) if m.fields.baby_id != Some(r.baby_id) => {
-                let current = self.levels.contains_key(&r.baby_id).then(|| r.to_json());
+                let visible =
+                    self.levels.contains_key(&r.baby_id) || self.readable.contains(&r.baby_id);
+                let current = visible.then(|| r.to_json());
                 Err(Rejection::conflict(
                     "a record with this id exists in another baby",
                     current,
@@ -335,40 +341,69 @@ pub async fn push(
         });
     }
 
-    // Stored records, then the babies they (and new creates) belong to.
+    // The babies written to: those of new creates, and those of the stored
+    // records that updates and deletes name (read once, unlocked, for that).
     let mut ids: HashMap<Kind, Vec<Uuid>> = HashMap::new();
+    let mut lookups: HashMap<Kind, Vec<Uuid>> = HashMap::new();
+    let mut baby_ids: BTreeSet<Uuid> = BTreeSet::new();
     for m in parsed.iter().filter_map(|(_, _, m)| m.as_ref().ok()) {
         ids.entry(m.kind).or_default().push(m.record_id);
+        match m.op {
+            Op::Create => baby_ids.extend(m.fields.baby_id),
+            Op::Update | Op::Delete => lookups.entry(m.kind).or_default().push(m.record_id),
+        }
     }
-    let before = load_records(&txn, &ids).await?;
-    let mut baby_ids: BTreeSet<Uuid> = before.values().map(|r| r.baby_id).collect();
     baby_ids.extend(
-        parsed
-            .iter()
-            .filter_map(|(_, _, m)| m.as_ref().ok()?.fields.baby_id),
+        load_records(&txn, &lookups)
+            .await?
+            .values()
+            .map(|r| r.baby_id),
     );
-    // Lock the babies' counter rows in id order (no deadlocks between pushes).
-    let locked = babies::Entity::find()
+    // Lock those of them the caller can access, in id order (no deadlocks
+    // between pushes), with the caller's level and each baby's counter.
+    let mut lock = babies::Entity::find()
+        .find_also_related(baby_access::Entity)
         .filter(babies::Column::Id.is_in(baby_ids.iter().copied()))
-        .order_by_asc(babies::Column::Id)
-        .lock_exclusive()
-        .all(&txn)
-        .await?;
-    // Now that writers to these babies wait for us, read the records again.
-    let records = if txn.get_database_backend() == DbBackend::Postgres {
-        load_records(&txn, &ids).await?
+        .filter(baby_access::Column::UserId.eq(user))
+        .order_by_asc(babies::Column::Id);
+    QuerySelect::query(&mut lock).lock_with_tables(LockType::Update, [babies::Entity]);
+    let locked = lock.all(&txn).await?;
+    // Writers to these babies now wait for us: read the records as they are.
+    let records = load_records(&txn, &ids).await?;
+    let levels: HashMap<Uuid, Level> = locked
+        .iter()
+        .filter_map(|(b, a)| Some((b.id, Level::parse(&a.as_ref()?.access_level)?)))
+        .collect();
+    // A create whose id lives in another baby is a conflict; whether it shows
+    // the stored record depends on the caller seeing that baby (rare: a read).
+    let elsewhere: BTreeSet<Uuid> = parsed
+        .iter()
+        .filter_map(|(_, _, m)| m.as_ref().ok())
+        .filter(|m| m.op == Op::Create)
+        .filter_map(|m| records.get(&(m.kind, m.record_id)))
+        .map(|r| r.baby_id)
+        .filter(|b| !levels.contains_key(b))
+        .collect();
+    let readable = if elsewhere.is_empty() {
+        HashSet::new()
     } else {
-        before
+        crate::access::levels_of(&txn, user, elsewhere)
+            .await?
+            .into_keys()
+            .collect()
     };
-    let levels = crate::access::levels_of(&txn, user, baby_ids.iter().copied()).await?;
     let mut batch = Batch {
         user,
         now,
         records,
         dirty: BTreeSet::new(),
-        counters: locked.iter().map(|b| (b.id, b.change_counter)).collect(),
-        babies: locked.into_iter().map(|b| (b.id, b)).collect(),
+        counters: locked
+            .iter()
+            .map(|(b, _)| (b.id, b.change_counter))
+            .collect(),
+        babies: locked.into_iter().map(|(b, _)| (b.id, b)).collect(),
         levels,
+        readable,
     };
 
     let new_ids: HashSet<i64> = parsed.iter().map(|(id, _, _)| *id).collect();
