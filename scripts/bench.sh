@@ -82,7 +82,7 @@ measured() {
   local sampler=$!
   local status=0
   wait "$gen" || status=$?
-  kill -TERM "$sampler"; wait "$sampler" || true
+  kill -TERM "$sampler" 2>/dev/null || true; wait "$sampler" || true
   grep -v '^REPORT ' "$OUT/$label.out" || true
   grep '^REPORT ' "$OUT/$label.out" | sed 's/^REPORT //' > "$OUT/$label.json" || true
   return $status

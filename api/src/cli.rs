@@ -93,6 +93,7 @@ pub fn run() -> ExitCode {
         return ExitCode::FAILURE;
     }
     init_tracing(&cli.config);
+    limit_malloc_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,6 +119,20 @@ pub fn run() -> ExitCode {
             tracing::error!("{e}");
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core),
+/// and sqlx-sqlite runs a thread per connection: freed memory then sits in
+/// many arenas. Two are plenty for this server and keep its RSS low (see
+/// docs/PERFORMANCE.md). `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called before the runtime starts any other thread.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }

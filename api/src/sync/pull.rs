@@ -1,12 +1,18 @@
 //! `POST /api/sync/pull`: what changed since the cursor, per baby in version
 //! order, read from one consistent snapshot so that no write is skipped.
+//!
+//! A page takes four statements whatever the number of babies: one ordered
+//! scan of the three (baby_id, version) indexes together finds where the page
+//! ends, then one range read per log table fetches exactly its rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use entity::{babies, baby_access, feed_log, nappy_log, server_settings, sleep_log, sync_clients};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, prelude::Uuid, sea_query::ExprTrait,
+    QueryOrder, Set,
+    prelude::Uuid,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query, UnionType},
 };
 use serde_json::{Value, json};
 
@@ -46,44 +52,92 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     hex::decode(row.value).map_err(|_| ApiError::Internal)
 }
 
-/// Rows of one kind with `version > seen` for every baby, ordered by (baby,
-/// version), at most `limit`: one range scan of the (baby_id, version) index
-/// per baby, in one statement.
+/// Per baby, the versions a page covers: `(seen, up_to]` (no upper bound: `None`).
+type Ranges = BTreeMap<Uuid, (i64, Option<i64>)>;
+
+fn range_condition(ranges: &Ranges) -> Condition {
+    let mut any = Condition::any();
+    for (baby, (seen, up_to)) in ranges {
+        let mut c = Condition::all()
+            .add(Expr::col(Alias::new("baby_id")).eq(*baby))
+            .add(Expr::col(Alias::new("version")).gt(*seen));
+        if let Some(v) = up_to {
+            c = c.add(Expr::col(Alias::new("version")).lte(*v));
+        }
+        any = any.add(c);
+    }
+    any
+}
+
+/// Where the page ends: the `limit`-th change in (baby, version) order over
+/// all three tables, read from the (baby_id, version) indexes alone. Returns
+/// each baby's range for the page, and whether there is more.
+async fn page_ranges<C: ConnectionTrait>(
+    db: &C,
+    from: &BTreeMap<Uuid, i64>,
+    limit: u64,
+) -> Result<(Ranges, bool), ApiError> {
+    let all: Ranges = from.iter().map(|(b, v)| (*b, (*v, None))).collect();
+    if from.is_empty() {
+        return Ok((all, false));
+    }
+    let part = |table: &str| {
+        Query::select()
+            .column(Alias::new("baby_id"))
+            .column(Alias::new("version"))
+            .from(Alias::new(table))
+            .cond_where(range_condition(&all))
+            .to_owned()
+    };
+    let mut q = part(Kind::Feed.as_str());
+    q.union(UnionType::All, part(Kind::Sleep.as_str()))
+        .union(UnionType::All, part(Kind::Nappy.as_str()))
+        .order_by(Alias::new("baby_id"), Order::Asc)
+        .order_by(Alias::new("version"), Order::Asc)
+        .limit(limit + 1);
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&q))
+        .await?;
+    if rows.len() as u64 <= limit {
+        return Ok((all, false));
+    }
+    let last = &rows[limit as usize - 1];
+    let (cut_baby, cut_version): (Uuid, i64) =
+        (last.try_get("", "baby_id")?, last.try_get("", "version")?);
+    let ranges = all
+        .into_iter()
+        .filter(|(b, _)| *b <= cut_baby)
+        .map(|(b, (seen, _))| (b, (seen, (b == cut_baby).then_some(cut_version))))
+        .collect();
+    Ok((ranges, true))
+}
+
+/// The rows of one kind in the page's ranges.
 async fn changes<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
-    from: &BTreeMap<Uuid, i64>,
-    limit: u64,
+    ranges: &Ranges,
 ) -> Result<Vec<Record>, ApiError> {
-    macro_rules! scan {
-        ($e:ident) => {{
-            let mut cond = Condition::any();
-            for (baby, seen) in from {
-                cond = cond.add(
-                    $e::Column::BabyId
-                        .eq(*baby)
-                        .and($e::Column::Version.gt(*seen)),
-                );
-            }
+    macro_rules! fetch {
+        ($e:ident) => {
             $e::Entity::find()
-                .filter(cond)
+                .filter(range_condition(ranges))
                 .order_by_asc($e::Column::BabyId)
                 .order_by_asc($e::Column::Version)
-                .limit(limit)
                 .all(db)
                 .await?
                 .into_iter()
                 .map(Record::from)
                 .collect()
-        }};
+        };
     }
-    if from.is_empty() {
+    if ranges.is_empty() {
         return Ok(vec![]);
     }
     Ok(match kind {
-        Kind::Feed => scan!(feed_log),
-        Kind::Sleep => scan!(sleep_log),
-        Kind::Nappy => scan!(nappy_log),
+        Kind::Feed => fetch!(feed_log),
+        Kind::Sleep => fetch!(sleep_log),
+        Kind::Nappy => fetch!(nappy_log),
     })
 }
 
@@ -134,16 +188,14 @@ pub async fn pull(
         .copied()
         .collect();
 
-    // Each kind's first limit+1 rows in (baby, version) order; merged, the
-    // first `limit` of them are the page, and any beyond say there is more.
+    // Where the page ends, then exactly its rows of each kind.
+    let (ranges, has_more) = page_ranges(&txn, &from, req.limit).await?;
     let mut merged: Vec<Record> = vec![];
     for kind in Kind::ALL {
-        merged.extend(changes(&txn, kind, &from, req.limit + 1).await?);
+        merged.extend(changes(&txn, kind, &ranges).await?);
     }
     txn.commit().await?;
     merged.sort_by_key(|r| (r.baby_id, r.version));
-    let has_more = merged.len() as u64 > req.limit;
-    merged.truncate(req.limit as usize);
 
     let mut next = from.clone();
     let mut out: HashMap<Kind, Vec<Value>> = Kind::ALL.iter().map(|k| (*k, vec![])).collect();

@@ -109,11 +109,11 @@ pub struct PushRequest {
 /// Checks a push envelope: object, version, client id, and an array of
 /// objects that each carry a positive integer `id`.
 pub fn parse_push(body: Value, max_mutations: usize) -> Result<PushRequest, ApiError> {
-    let m = object(body, "the request body")?;
+    let mut m = object(body, "the request body")?;
     reject_unknown_keys(&m, &["protocolVersion", "clientId", "mutations"], "")?;
     protocol_version(&m)?;
     let client_id = client_id(&m)?;
-    let list = match m.get("mutations") {
+    let list = match m.remove("mutations") {
         Some(Value::Array(list)) => list,
         Some(_) => return Err(ApiError::invalid_field("mutations", "must be an array")),
         None => return Err(ApiError::invalid_field("mutations", "missing field")),
@@ -124,7 +124,7 @@ pub fn parse_push(body: Value, max_mutations: usize) -> Result<PushRequest, ApiE
         });
     }
     let mut mutations = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
+    for (i, item) in list.into_iter().enumerate() {
         let Value::Object(body) = item else {
             return Err(ApiError::invalid_field(
                 &format!("mutations[{i}]"),
