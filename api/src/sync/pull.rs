@@ -1,18 +1,19 @@
 //! `POST /api/sync/pull`: what changed since the cursor, per baby in version
 //! order, read from one consistent snapshot so that no write is skipped.
 //!
-//! A page takes four statements whatever the number of babies: one ordered
-//! scan of the three (baby_id, version) indexes together finds where the page
-//! ends, then one range read per log table fetches exactly its rows.
+//! A page takes four statements whatever the number of babies: one walk of
+//! the three (baby_id, version) indexes (a bounded ordered scan per table and
+//! baby) finds where the page ends, then one read per log table (an index
+//! range scan per baby) fetches exactly its rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use entity::{babies, baby_access, feed_log, nappy_log, server_settings, sleep_log, sync_clients};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, Set,
     prelude::Uuid,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query, UnionType},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType},
 };
 use serde_json::{Value, json};
 
@@ -55,44 +56,54 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
 /// Per baby, the versions a page covers: `(seen, up_to]` (no upper bound: `None`).
 type Ranges = BTreeMap<Uuid, (i64, Option<i64>)>;
 
-fn range_condition(ranges: &Ranges) -> Condition {
-    let mut any = Condition::any();
-    for (baby, (seen, up_to)) in ranges {
-        let mut c = Condition::all()
-            .add(Expr::col(Alias::new("baby_id")).eq(*baby))
-            .add(Expr::col(Alias::new("version")).gt(*seen));
-        if let Some(v) = up_to {
-            c = c.add(Expr::col(Alias::new("version")).lte(*v));
-        }
-        any = any.add(c);
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+/// `parts` joined with UNION ALL.
+fn union_all(mut parts: Vec<SelectStatement>) -> Option<SelectStatement> {
+    let mut q = parts.pop()?;
+    for p in parts {
+        q.union(UnionType::All, p);
     }
-    any
+    Some(q)
 }
 
 /// Where the page ends: the `limit`-th change in (baby, version) order over
-/// all three tables, read from the (baby_id, version) indexes alone. Returns
-/// each baby's range for the page, and whether there is more.
+/// the three tables. Each (table, baby) branch walks that table's
+/// (baby_id, version) index from the cursor and stops after `limit + 1`
+/// entries. Returns each baby's range for the page, and whether there is more.
 async fn page_ranges<C: ConnectionTrait>(
     db: &C,
     from: &BTreeMap<Uuid, i64>,
     limit: u64,
 ) -> Result<(Ranges, bool), ApiError> {
     let all: Ranges = from.iter().map(|(b, v)| (*b, (*v, None))).collect();
-    if from.is_empty() {
-        return Ok((all, false));
+    let mut parts = vec![];
+    for kind in Kind::ALL {
+        for (baby, seen) in from {
+            let walk = Query::select()
+                .column(Alias::new("baby_id"))
+                .column(Alias::new("version"))
+                .from(Alias::new(kind.as_str()))
+                .and_where(col("baby_id").eq(*baby))
+                .and_where(col("version").gt(*seen))
+                .order_by(Alias::new("version"), Order::Asc)
+                .limit(limit + 1)
+                .to_owned();
+            parts.push(
+                Query::select()
+                    .column(Alias::new("baby_id"))
+                    .column(Alias::new("version"))
+                    .from_subquery(walk, Alias::new("w"))
+                    .to_owned(),
+            );
+        }
     }
-    let part = |table: &str| {
-        Query::select()
-            .column(Alias::new("baby_id"))
-            .column(Alias::new("version"))
-            .from(Alias::new(table))
-            .cond_where(range_condition(&all))
-            .to_owned()
+    let Some(mut q) = union_all(parts) else {
+        return Ok((all, false));
     };
-    let mut q = part(Kind::Feed.as_str());
-    q.union(UnionType::All, part(Kind::Sleep.as_str()))
-        .union(UnionType::All, part(Kind::Nappy.as_str()))
-        .order_by(Alias::new("baby_id"), Order::Asc)
+    q.order_by(Alias::new("baby_id"), Order::Asc)
         .order_by(Alias::new("version"), Order::Asc)
         .limit(limit + 1);
     let rows = db
@@ -112,32 +123,52 @@ async fn page_ranges<C: ConnectionTrait>(
     Ok((ranges, true))
 }
 
-/// The rows of one kind in the page's ranges.
+/// The rows of one kind in the page's ranges: one index range scan per baby.
 async fn changes<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     ranges: &Ranges,
 ) -> Result<Vec<Record>, ApiError> {
-    macro_rules! fetch {
-        ($e:ident) => {
-            $e::Entity::find()
-                .filter(range_condition(ranges))
-                .order_by_asc($e::Column::BabyId)
-                .order_by_asc($e::Column::Version)
-                .all(db)
-                .await?
-                .into_iter()
-                .map(Record::from)
-                .collect()
-        };
-    }
-    if ranges.is_empty() {
+    let parts = ranges
+        .iter()
+        .map(|(baby, (seen, up_to))| {
+            let mut q = Query::select();
+            q.column(Asterisk)
+                .from(Alias::new(kind.as_str()))
+                .and_where(col("baby_id").eq(*baby))
+                .and_where(col("version").gt(*seen));
+            if let Some(v) = up_to {
+                q.and_where(col("version").lte(*v));
+            }
+            q
+        })
+        .collect();
+    let Some(q) = union_all(parts) else {
         return Ok(vec![]);
-    }
+    };
+    let stmt = db.get_database_backend().build(&q);
     Ok(match kind {
-        Kind::Feed => fetch!(feed_log),
-        Kind::Sleep => fetch!(sleep_log),
-        Kind::Nappy => fetch!(nappy_log),
+        Kind::Feed => feed_log::Entity::find()
+            .from_raw_sql(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect(),
+        Kind::Sleep => sleep_log::Entity::find()
+            .from_raw_sql(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect(),
+        Kind::Nappy => nappy_log::Entity::find()
+            .from_raw_sql(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect(),
     })
 }
 
@@ -188,7 +219,15 @@ pub async fn pull(
         .copied()
         .collect();
 
-    // Where the page ends, then exactly its rows of each kind.
+    // Where the page ends, then exactly its rows of each kind. On PostgreSQL
+    // the walk must be an ordered index scan that stops early, whatever the
+    // planner believes of the table's size (it may never have been analyzed).
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(
+            "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off",
+        )
+        .await?;
+    }
     let (ranges, has_more) = page_ranges(&txn, &from, req.limit).await?;
     let mut merged: Vec<Record> = vec![];
     for kind in Kind::ALL {
