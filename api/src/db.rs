@@ -32,6 +32,10 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // 512 KiB of page cache per connection instead of 2 MiB: with
+                // a pool of 16 that is the difference between 8 and 32 MiB;
+                // the OS page cache still holds the file.
+                .pragma("cache_size", "-512")
         });
     opts
 }

@@ -245,6 +245,11 @@ impl Batch<'_> {
     }
 }
 
+/// Rows per upsert statement: large enough that a push of 50 is one statement
+/// per kind, small enough that a push of 1000 does not hold 16,000 bound
+/// values at once.
+const UPSERT_CHUNK: usize = 200;
+
 /// Every column but the ones a record keeps for life.
 fn updatable<E: EntityTrait>() -> Vec<E::Column> {
     E::Column::iter()
@@ -268,7 +273,7 @@ where
         .ok_or(ApiError::Internal)?;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(500).collect();
+        let chunk: Vec<A> = rows.by_ref().take(UPSERT_CHUNK).collect();
         let n = chunk.len() as u64;
         let mut on_conflict = OnConflict::column(id);
         on_conflict
@@ -318,25 +323,30 @@ pub async fn push(
     }
     let new_last = expected - 1;
     let now = time::now();
-    let parsed: Vec<(i64, &'static str, Result<Mutation, Rejection>)> = req
+    // Parse the new mutations and let go of their JSON as we go: only ids and
+    // entity names are needed after this.
+    let seen: Vec<(i64, &'static str)> = req
         .mutations
         .iter()
+        .map(|m| (m.id, raw_entity(m)))
+        .collect();
+    let parsed: Vec<(i64, &'static str, Result<Mutation, Rejection>)> = req
+        .mutations
+        .into_iter()
         .filter(|m| m.id > last)
-        .map(|m| (m.id, raw_entity(m), parse_mutation(m, now)))
+        .map(|m| (m.id, raw_entity(&m), parse_mutation(&m, now)))
         .collect();
     if parsed.is_empty() {
         txn.commit().await?; // keeps a newly claimed client
         return Ok(PushOutcome {
             last_mutation_id: last,
-            results: req
-                .mutations
+            results: seen
                 .iter()
-                .map(|m| json!({"id": m.id, "status": "duplicate"}))
+                .map(|(id, _)| json!({"id": id, "status": "duplicate"}))
                 .collect(),
-            tally: req
-                .mutations
+            tally: seen
                 .iter()
-                .map(|m| (raw_entity(m), "duplicate"))
+                .map(|(_, entity)| (*entity, "duplicate"))
                 .collect(),
         });
     }
@@ -468,18 +478,17 @@ pub async fn push(
     txn.commit().await?;
 
     let mut tally = vec![];
-    let results = req
-        .mutations
+    let results = seen
         .iter()
-        .map(|m| {
-            if new_ids.contains(&m.id)
-                && let Some((v, entity, status)) = outcomes.remove(&m.id)
+        .map(|(id, entity)| {
+            if new_ids.contains(id)
+                && let Some((v, entity, status)) = outcomes.remove(id)
             {
                 tally.push((entity, status));
                 v
             } else {
-                tally.push((raw_entity(m), "duplicate"));
-                json!({"id": m.id, "status": "duplicate"})
+                tally.push((*entity, "duplicate"));
+                json!({"id": id, "status": "duplicate"})
             }
         })
         .collect();
