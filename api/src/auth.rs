@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -63,17 +63,11 @@ struct JwksState {
     last_fetch: Option<Instant>,
 }
 
-/// A user's (name, email) as the claims last gave them.
-type Profile = (Option<String>, Option<String>);
-
 /// Verifies tokens and keeps user rows in step with their claims.
 pub struct Authenticator {
     keys: Keys,
     issuer: Option<String>,
     audience: Option<String>,
-    /// Claims (name, email) last written per user, so an unchanged user costs
-    /// no database write.
-    seen: Mutex<HashMap<String, Profile>>,
 }
 
 fn family_algorithms(family: AlgorithmFamily) -> Vec<Algorithm> {
@@ -227,7 +221,6 @@ impl Authenticator {
             keys,
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
-            seen: Mutex::new(HashMap::new()),
         })
     }
 
@@ -300,13 +293,20 @@ impl Authenticator {
             bad(why)
         })?;
         let claims = data.claims;
-        if claims.sub.is_empty() || claims.sub.chars().count() > MAX_SUB_CHARS {
-            return Err(bad("token subject must be 1 to 255 characters"));
+        if claims.sub.is_empty()
+            || claims.sub.chars().count() > MAX_SUB_CHARS
+            || claims.sub.contains('\0')
+        {
+            return Err(bad(
+                "token subject must be 1 to 255 characters, without NUL",
+            ));
         }
         Ok(claims)
     }
 
     /// Authenticates a bearer token and creates or refreshes the user row.
+    /// The row is read on every request (one primary-key lookup), so a user
+    /// deleted from the database is simply created again on its next request.
     pub async fn authenticate(
         &self,
         db: &DatabaseConnection,
@@ -314,21 +314,26 @@ impl Authenticator {
     ) -> Result<AuthUser, ApiError> {
         let claims = self.verify(token).await?;
         let text = |v: &Option<serde_json::Value>, max: usize| {
-            v.as_ref()
-                .and_then(|v| v.as_str())
-                .map(|s| s.chars().take(max).collect::<String>())
+            v.as_ref().and_then(|v| v.as_str()).map(|s| {
+                s.chars()
+                    .filter(|c| *c != '\0')
+                    .take(max)
+                    .collect::<String>()
+            })
         };
         let name = text(&claims.name, 200);
         let email = text(&claims.email, 320);
-        let fresh = (name.clone(), email.clone());
-        let known = self.seen.lock().expect("user cache").get(&claims.sub) == Some(&fresh);
-        if !known {
-            upsert_user(db, &claims.sub, name, email).await?;
-            let mut seen = self.seen.lock().expect("user cache");
-            if seen.len() > 100_000 {
-                seen.clear();
+        let stored = entity::users::Entity::find_by_id(claims.sub.clone())
+            .one(db)
+            .await?;
+        let stale = match &stored {
+            None => true,
+            Some(u) => {
+                (name.is_some() && u.display_name != name) || (email.is_some() && u.email != email)
             }
-            seen.insert(claims.sub.clone(), fresh);
+        };
+        if stale {
+            upsert_user(db, &claims.sub, name, email).await?;
         }
         Ok(AuthUser { id: claims.sub })
     }

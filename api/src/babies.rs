@@ -110,6 +110,9 @@ pub struct CaregiverView {
 }
 
 fn validate_name(name: &str) -> Result<String, ApiError> {
+    if name.contains('\0') {
+        return Err(ApiError::invalid_field("name", "must not contain NUL"));
+    }
     let trimmed = name.trim();
     let len = trimmed.chars().count();
     if !(1..=100).contains(&len) {

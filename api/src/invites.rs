@@ -212,7 +212,7 @@ pub async fn accept(
     req: AcceptInvite,
 ) -> Result<Accepted, ApiError> {
     let token = req.token.trim();
-    if token.is_empty() || token.len() > 512 {
+    if token.is_empty() || token.len() > 512 || token.contains('\0') {
         return Err(ApiError::not_found("invite"));
     }
     let token_hash = hash(token);

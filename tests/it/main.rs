@@ -8,6 +8,7 @@ mod auth;
 mod babies;
 mod cli;
 mod deploy;
+mod faults;
 mod health;
 mod invites;
 mod loadgen;

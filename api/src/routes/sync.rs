@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState,
     auth::AuthUser,
-    error::{ApiError, parse_json, read_json_body},
+    error::{ApiError, parse_json_strict, read_json_body},
     sync::{pull, push, validate},
 };
 
@@ -30,7 +30,7 @@ pub(crate) async fn push_handler(
     req: Request,
 ) -> Result<Json<Value>, ApiError> {
     let bytes = read_json_body(req, &()).await?;
-    let body: Value = parse_json(&bytes)?;
+    let body = parse_json_strict(&bytes)?;
     let request = validate::parse_push(body, s.config.push_max_mutations)?;
     let outcome = push::push(&s.db, &user.id, request).await?;
     for (entity, status) in &outcome.tally {
@@ -50,7 +50,7 @@ pub(crate) async fn pull_handler(
     req: Request,
 ) -> Result<Json<Value>, ApiError> {
     let bytes = read_json_body(req, &()).await?;
-    let body: Value = parse_json(&bytes)?;
+    let body = parse_json_strict(&bytes)?;
     let request = validate::parse_pull(body)?;
     let key = s
         .cursor_key

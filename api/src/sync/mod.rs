@@ -2,6 +2,8 @@
 //! the validation both share.
 
 pub mod cursor;
+#[cfg(test)]
+mod fuzz;
 pub mod pull;
 pub mod push;
 pub mod records;

@@ -338,6 +338,9 @@ fn int_in(v: &Value, field: &str, max: i64) -> Result<i32, Rejection> {
 
 fn text(v: &Value, field: &str, max_chars: usize) -> Result<String, Rejection> {
     match v.as_str() {
+        Some(s) if s.contains('\0') => Err(Rejection::invalid(format!(
+            "data.{field}: must not contain NUL"
+        ))),
         Some(s) if s.chars().count() <= max_chars => Ok(s.to_owned()),
         Some(_) => Err(Rejection::invalid(format!(
             "data.{field}: at most {max_chars} characters"
