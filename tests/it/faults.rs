@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::{ConnectionTrait, Database, EntityTrait};
+use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -104,21 +104,12 @@ async fn check_stored(db: &TestDb, workers: &[Worker], resent: &[Vec<Uuid>]) {
     let conn = db.connect().await;
     let mut seen: HashSet<Uuid> = HashSet::new();
     let mut versions: HashMap<Uuid, HashSet<i64>> = HashMap::new();
-    let mut add = |id: Uuid, baby: Uuid, version: i64| {
+    for (_, id, baby, version, _) in crate::push::stored_rows(&conn).await {
         assert!(seen.insert(id), "{id} stored once");
         assert!(
             versions.entry(baby).or_default().insert(version),
             "version {version} unique in its baby"
         );
-    };
-    for r in entity::feed_log::Entity::find().all(&conn).await.unwrap() {
-        add(r.id, r.baby_id, r.version);
-    }
-    for r in entity::sleep_log::Entity::find().all(&conn).await.unwrap() {
-        add(r.id, r.baby_id, r.version);
-    }
-    for r in entity::nappy_log::Entity::find().all(&conn).await.unwrap() {
-        add(r.id, r.baby_id, r.version);
     }
     let mut expected: HashSet<Uuid> = workers
         .iter()
@@ -168,7 +159,7 @@ async fn resend(c: &Client, users: &[(String, String)], workers: &[Worker]) -> V
 
 async fn sigkill_mid_load_loses_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let env = db_env(&db);
+    let env = load_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let users = setup(&server.client, 3).await;
     let workers: Vec<_> = users
@@ -200,7 +191,7 @@ async fn sigkill_mid_load_loses_nothing(backend: Backend) {
 
 async fn sigterm_under_load_loses_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let env = db_env(&db);
+    let env = load_env(&db);
     let mut server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let users = setup(&server.client, 3).await;
     let workers: Vec<_> = users

@@ -629,6 +629,13 @@ pub fn db_env(db: &TestDb) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `db_env` for a server under load: the per-user rate limit off.
+pub fn load_env(db: &TestDb) -> Vec<(&'static str, String)> {
+    let mut env = db_env(db);
+    env.push(("RATE_LIMIT_PER_SEC", "0".into()));
+    env
+}
+
 pub fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

@@ -451,7 +451,7 @@ async fn bad_cursors_and_requests_are_400(backend: Backend) {
 /// through another: the reader ends with exactly the acknowledged entries.
 async fn never_skips_a_concurrent_write(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let env = db_env(&db);
+    let env = load_env(&db);
     let servers = ServerProcess::start_many(2, db.dir.path(), &as_refs(&env));
     let (writer_srv, reader_srv) = (servers[0].client.clone(), servers[1].client.clone());
     let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));

@@ -48,36 +48,49 @@ pub async fn push(c: &Client, token: &str, client: Uuid, mutations: Vec<Value>) 
     .await
 }
 
-/// Every stored record of every kind as (kind, id) -> (baby, version, archived).
-pub async fn stored(app: &TestApp) -> HashMap<(&'static str, Uuid), (Uuid, i64, bool)> {
-    let mut out = HashMap::new();
-    for r in entity::feed_log::Entity::find().all(&app.db).await.unwrap() {
-        out.insert(
-            ("feed_log", r.id),
-            (r.baby_id, r.version, r.archived_at.is_some()),
-        );
+/// One stored log entry: (kind, id, baby, version, archived).
+pub type Row = (&'static str, Uuid, Uuid, i64, bool);
+
+/// Every stored record of every kind, as rows.
+pub async fn stored_rows(db: &sea_orm::DatabaseConnection) -> Vec<Row> {
+    let mut out: Vec<Row> = vec![];
+    for r in entity::feed_log::Entity::find().all(db).await.unwrap() {
+        out.push((
+            "feed_log",
+            r.id,
+            r.baby_id,
+            r.version,
+            r.archived_at.is_some(),
+        ));
     }
-    for r in entity::sleep_log::Entity::find()
-        .all(&app.db)
-        .await
-        .unwrap()
-    {
-        out.insert(
-            ("sleep_log", r.id),
-            (r.baby_id, r.version, r.archived_at.is_some()),
-        );
+    for r in entity::sleep_log::Entity::find().all(db).await.unwrap() {
+        out.push((
+            "sleep_log",
+            r.id,
+            r.baby_id,
+            r.version,
+            r.archived_at.is_some(),
+        ));
     }
-    for r in entity::nappy_log::Entity::find()
-        .all(&app.db)
-        .await
-        .unwrap()
-    {
-        out.insert(
-            ("nappy_log", r.id),
-            (r.baby_id, r.version, r.archived_at.is_some()),
-        );
+    for r in entity::nappy_log::Entity::find().all(db).await.unwrap() {
+        out.push((
+            "nappy_log",
+            r.id,
+            r.baby_id,
+            r.version,
+            r.archived_at.is_some(),
+        ));
     }
     out
+}
+
+/// Every stored record of every kind as (kind, id) -> (baby, version, archived).
+pub async fn stored(app: &TestApp) -> HashMap<(&'static str, Uuid), (Uuid, i64, bool)> {
+    stored_rows(&app.db)
+        .await
+        .into_iter()
+        .map(|(k, id, b, v, a)| ((k, id), (b, v, a)))
+        .collect()
 }
 
 #[track_caller]
@@ -861,7 +874,7 @@ async fn a_push_takes_a_bounded_number_of_statements(backend: Backend) {
 /// acknowledged entry stored exactly once, versions unique per baby.
 async fn concurrent_pushes_from_two_processes(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let env = db_env(&db);
+    let env = load_env(&db);
     let servers = ServerProcess::start_many(2, db.dir.path(), &as_refs(&env));
     let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));
     let alice = token("alice");
@@ -942,17 +955,9 @@ async fn concurrent_pushes_from_two_processes(backend: Backend) {
     let conn = db.connect().await;
     let mut versions: HashMap<Uuid, Vec<i64>> = HashMap::new();
     let mut stored_ids: HashSet<(String, Uuid)> = HashSet::new();
-    for r in entity::feed_log::Entity::find().all(&conn).await.unwrap() {
-        versions.entry(r.baby_id).or_default().push(r.version);
-        assert!(stored_ids.insert(("feed_log".into(), r.id)));
-    }
-    for r in entity::sleep_log::Entity::find().all(&conn).await.unwrap() {
-        versions.entry(r.baby_id).or_default().push(r.version);
-        assert!(stored_ids.insert(("sleep_log".into(), r.id)));
-    }
-    for r in entity::nappy_log::Entity::find().all(&conn).await.unwrap() {
-        versions.entry(r.baby_id).or_default().push(r.version);
-        assert!(stored_ids.insert(("nappy_log".into(), r.id)));
+    for (kind, id, baby, version, _) in stored_rows(&conn).await {
+        versions.entry(baby).or_default().push(version);
+        assert!(stored_ids.insert((kind.into(), id)));
     }
     let acked_set: HashSet<(String, Uuid)> = acked.into_iter().collect();
     assert_eq!(

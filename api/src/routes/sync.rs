@@ -14,6 +14,11 @@ use crate::{
     sync::{pull, push, validate},
 };
 
+/// A sync request's body: JSON within the body limit, no duplicate keys.
+async fn sync_body(req: Request) -> Result<Value, ApiError> {
+    parse_json_strict(&read_json_body(req, &()).await?)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/sync/push", post(push_handler))
@@ -29,9 +34,7 @@ pub(crate) async fn push_handler(
     user: AuthUser,
     req: Request,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_json_body(req, &()).await?;
-    let body = parse_json_strict(&bytes)?;
-    let request = validate::parse_push(body, s.config.push_max_mutations)?;
+    let request = validate::parse_push(sync_body(req).await?, s.config.push_max_mutations)?;
     let outcome = push::push(&s.db, &user.id, request).await?;
     for (entity, status) in &outcome.tally {
         crate::metrics::push_outcome(entity, status);
@@ -49,9 +52,7 @@ pub(crate) async fn pull_handler(
     user: AuthUser,
     req: Request,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_json_body(req, &()).await?;
-    let body = parse_json_strict(&bytes)?;
-    let request = validate::parse_pull(body)?;
+    let request = validate::parse_pull(sync_body(req).await?)?;
     let key = s
         .cursor_key
         .get_or_try_init(|| pull::cursor_key(&s.db))

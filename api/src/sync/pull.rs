@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use entity::{babies, baby_access, feed_log, nappy_log, server_settings, sleep_log, sync_clients};
+use entity::{babies, baby_access, server_settings, sync_clients};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -146,30 +146,7 @@ async fn changes<C: ConnectionTrait>(
     let Some(q) = union_all(parts) else {
         return Ok(vec![]);
     };
-    let stmt = db.get_database_backend().build(&q);
-    Ok(match kind {
-        Kind::Feed => feed_log::Entity::find()
-            .from_raw_sql(stmt)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Record::from)
-            .collect(),
-        Kind::Sleep => sleep_log::Entity::find()
-            .from_raw_sql(stmt)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Record::from)
-            .collect(),
-        Kind::Nappy => nappy_log::Entity::find()
-            .from_raw_sql(stmt)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Record::from)
-            .collect(),
-    })
+    Ok(super::records::fetch(db, kind, &q).await?)
 }
 
 #[tracing::instrument(skip_all, err, fields(client.id = %req.client_id, limit = req.limit))]

@@ -11,12 +11,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entity::{babies, baby_access, feed_log, nappy_log, sleep_log, sync_clients};
+use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
     prelude::Uuid,
-    sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, OnConflict, Query},
 };
 use serde_json::{Value, json};
 
@@ -75,34 +75,13 @@ async fn load_records<C: ConnectionTrait>(
     ids: &HashMap<Kind, Vec<Uuid>>,
 ) -> Result<HashMap<(Kind, Uuid), Record>, ApiError> {
     let mut out = HashMap::new();
-    for (kind, ids) in ids {
-        if ids.is_empty() {
-            continue;
-        }
-        let ids = ids.clone();
-        let records: Vec<Record> = match kind {
-            Kind::Feed => feed_log::Entity::find()
-                .filter(feed_log::Column::Id.is_in(ids))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(Record::from)
-                .collect(),
-            Kind::Sleep => sleep_log::Entity::find()
-                .filter(sleep_log::Column::Id.is_in(ids))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(Record::from)
-                .collect(),
-            Kind::Nappy => nappy_log::Entity::find()
-                .filter(nappy_log::Column::Id.is_in(ids))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(Record::from)
-                .collect(),
-        };
+    for (kind, ids) in ids.iter().filter(|(_, ids)| !ids.is_empty()) {
+        let query = Query::select()
+            .column(Asterisk)
+            .from(Alias::new(kind.as_str()))
+            .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
+            .to_owned();
+        let records = super::records::fetch(db, *kind, &query).await?;
         out.extend(records.into_iter().map(|r| ((r.kind, r.id), r)));
     }
     Ok(out)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{feed_log, nappy_log, sleep_log};
-use sea_orm::prelude::Uuid;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, prelude::Uuid, sea_query::SelectStatement};
 use serde_json::{Map, Value, json};
 
 use crate::time::{ts, ts_opt};
@@ -35,6 +35,38 @@ impl Kind {
             Kind::Nappy => "nappy_log",
         }
     }
+}
+
+/// Runs `query` (a `SELECT *` from `kind`'s table) and reads its rows.
+pub async fn fetch<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    query: &SelectStatement,
+) -> Result<Vec<Record>, DbErr> {
+    let stmt = db.get_database_backend().build(query);
+    Ok(match kind {
+        Kind::Feed => feed_log::Entity::find()
+            .from_raw_sql(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect(),
+        Kind::Sleep => sleep_log::Entity::find()
+            .from_raw_sql(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect(),
+        Kind::Nappy => nappy_log::Entity::find()
+            .from_raw_sql(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect(),
+    })
 }
 
 /// One log entry of any kind. Fields a kind does not have stay `None`/false.
