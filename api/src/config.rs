@@ -139,13 +139,13 @@ pub struct Config {
     #[arg(
         long,
         env = "RATE_LIMIT_PER_SEC",
-        default_value_t = 20.0,
+        default_value_t = 50.0,
         global = true
     )]
     pub rate_limit_per_sec: f64,
 
     /// How many requests a user may make at once before the rate applies.
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 40, global = true)]
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100, global = true)]
     pub rate_limit_burst: u32,
 
     /// `/api/*` requests served at once; more are shed with 503 at once.
@@ -342,6 +342,14 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn rate_limit_defaults_are_generous() {
+        let c = Config::defaults();
+        assert_eq!((c.rate_limit_per_sec, c.rate_limit_burst), (50.0, 100));
+        assert_eq!(c.max_concurrent_requests, 512);
+        assert_eq!(c.request_timeout_secs, 30);
     }
 
     #[test]
