@@ -157,11 +157,13 @@ async fn resend(c: &Client, users: &[(String, String)], workers: &[Worker]) -> V
     resent
 }
 
-async fn sigkill_mid_load_loses_nothing(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let env = load_env(&db);
-    let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
-    let users = setup(&server.client, 3).await;
+/// Runs one pusher per user against `server`, sends `signal` after 800 ms of
+/// load, and returns what each pusher saw once the server stopped answering.
+async fn signal_mid_load(
+    server: &ServerProcess,
+    users: &[(String, String)],
+    signal: i32,
+) -> Vec<Worker> {
     let workers: Vec<_> = users
         .iter()
         .map(|(t, b)| {
@@ -173,7 +175,7 @@ async fn sigkill_mid_load_loses_nothing(backend: Backend) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    server.signal(libc::SIGKILL);
+    server.signal(signal);
     let workers: Vec<Worker> = futures::future::join_all(workers)
         .await
         .into_iter()
@@ -183,6 +185,15 @@ async fn sigkill_mid_load_loses_nothing(backend: Backend) {
         workers.iter().all(|w| !w.answered.is_empty()),
         "load was running"
     );
+    workers
+}
+
+async fn sigkill_mid_load_loses_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let env = load_env(&db);
+    let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
+    let users = setup(&server.client, 3).await;
+    let workers = signal_mid_load(&server, &users, libc::SIGKILL).await;
     drop(server);
     let restarted = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let resent = resend(&restarted.client, &users, &workers).await;
@@ -194,27 +205,11 @@ async fn sigterm_under_load_loses_nothing(backend: Backend) {
     let env = load_env(&db);
     let mut server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let users = setup(&server.client, 3).await;
-    let workers: Vec<_> = users
-        .iter()
-        .map(|(t, b)| {
-            tokio::spawn(push_until_refused(
-                server.client.base.clone(),
-                t.clone(),
-                b.clone(),
-            ))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    server.signal(libc::SIGTERM);
+    let workers = signal_mid_load(&server, &users, libc::SIGTERM).await;
     let status = server
         .wait_exit(Duration::from_secs(15))
         .expect("exits after draining");
     assert!(status.success(), "exit 0: {status:?}");
-    let workers: Vec<Worker> = futures::future::join_all(workers)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
     assert!(
         std::net::TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).is_err(),
         "new connections are refused"
