@@ -3,10 +3,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
@@ -445,6 +442,3 @@ pub fn sign_hs256(
     )
     .map_err(|e| format!("cannot sign the token: {e}"))
 }
-
-/// Shared handle used by the app state.
-pub type SharedAuth = Arc<Authenticator>;

@@ -1,11 +1,6 @@
 //! The `babysync` command line: `serve` (default), `migrate up|status`, `token`.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    process::ExitCode,
-    time::Duration,
-};
+use std::{io::Write, path::Path, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -327,11 +322,6 @@ fn token(config: &Config, sub: &str, name: Option<&str>, ttl: Duration) -> Resul
     )?;
     println!("{token}");
     Ok(())
-}
-
-/// Where the local secret of a config lives, for tests and docs.
-pub fn local_secret_path(config: &Config) -> Option<PathBuf> {
-    config.local_secret_path()
 }
 
 #[cfg(test)]

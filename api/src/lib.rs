@@ -27,7 +27,7 @@ use axum::{
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::HeaderName,
     middleware::{self, Next},
-    response::{IntoResponse, Response},
+    response::IntoResponse,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -203,6 +203,3 @@ pub async fn serve(
     }
     result
 }
-
-/// Type of responses produced by the timeout handler, kept nameable.
-pub type AppResponse = Response;
