@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{both, helpers::*};
 
-pub async fn create_baby(app: &TestApp, token: &str, name: &str) -> Value {
+pub async fn create_baby(app: &Client, token: &str, name: &str) -> Value {
     let r = app
         .post(
             "/api/babies",
@@ -16,6 +16,13 @@ pub async fn create_baby(app: &TestApp, token: &str, name: &str) -> Value {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
+}
+
+/// Creates a baby named `name` for `token` and returns its id.
+pub async fn baby_id(c: &Client, token: &str, name: &str) -> String {
+    let r = c.post("/api/babies", token, json!({"name": name})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_owned()
 }
 
 /// Shares `baby` with `sub` at `level` through an invite, returning their token.

@@ -126,13 +126,7 @@ async fn setup(c: &Client, n: usize) -> Vec<(String, String)> {
     let mut out = vec![];
     for i in 0..n {
         let token = sign_with(TEST_SECRET, &format!("parent-{i}"), json!({}));
-        let baby = c
-            .post("/api/babies", &token, json!({"name": "Ada"}))
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let baby = crate::babies::baby_id(c, &token, "Ada").await;
         out.push((token, baby));
     }
     out
@@ -228,13 +222,7 @@ async fn database_outage_is_503_then_recovers_postgres() {
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let c = &server.client;
     let alice = sign_with(TEST_SECRET, "alice", json!({}));
-    let baby = c
-        .post("/api/babies", &alice, json!({"name": "Ada"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = crate::babies::baby_id(c, &alice, "Ada").await;
     let client = Uuid::new_v4();
     let (m1, ids1) = batch(1, &baby, 10);
     assert_eq!(
@@ -319,13 +307,7 @@ async fn hostile_input_is_4xx(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
     let client = Uuid::new_v4();
-    let baby = app
-        .post("/api/babies", &alice, json!({"name": "Ada"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = crate::babies::baby_id(&app, &alice, "Ada").await;
     let raw = |body: Vec<u8>| {
         let (http, base, alice) = (app.http.clone(), app.base.clone(), alice.clone());
         async move {
@@ -484,13 +466,7 @@ async fn sql_in_text_is_stored_verbatim(backend: Backend) {
 async fn a_deleted_users_token_is_never_a_5xx(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let baby = app
-        .post("/api/babies", &alice, json!({"name": "Ada"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = crate::babies::baby_id(&app, &alice, "Ada").await;
     let client = Uuid::new_v4();
     assert_eq!(
         push(

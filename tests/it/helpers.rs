@@ -13,7 +13,7 @@ use std::{
 
 use api::{AppState, auth::Authenticator, config::Config};
 use reqwest::{Method, StatusCode, header::HeaderMap};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -443,10 +443,6 @@ impl Drop for TestApp {
             server.abort();
         }
     }
-}
-
-pub fn backend_of(db: &DatabaseConnection) -> DbBackend {
-    db.get_database_backend()
 }
 
 // ----- the `babysync` binary as a child process -----

@@ -456,13 +456,7 @@ async fn never_skips_a_concurrent_write(backend: Backend) {
     let (writer_srv, reader_srv) = (servers[0].client.clone(), servers[1].client.clone());
     let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));
     let alice = token("alice");
-    let baby = writer_srv
-        .post("/api/babies", &alice, json!({"name": "Ada"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = crate::babies::baby_id(&writer_srv, &alice, "Ada").await;
     for sub in ["w1", "w2"] {
         let inv = writer_srv
             .post(

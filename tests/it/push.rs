@@ -8,11 +8,7 @@ use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    babies::{create_baby, share},
-    both,
-    helpers::*,
-};
+use crate::{babies::share, both, helpers::*};
 
 pub const T0: &str = "2026-11-20T07:05:00.000Z";
 
@@ -108,10 +104,7 @@ fn statuses(r: &Resp) -> Vec<String> {
 }
 
 async fn new_baby(app: &TestApp, token: &str) -> String {
-    create_baby(app, token, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    crate::babies::baby_id(app, token, "Ada").await
 }
 
 async fn create_update_delete_each_entity(backend: Backend) {
@@ -879,20 +872,8 @@ async fn concurrent_pushes_from_two_processes(backend: Backend) {
     let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));
     let alice = token("alice");
     let c0 = &servers[0].client;
-    let baby = c0
-        .post("/api/babies", &alice, json!({"name": "Ada"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = c0
-        .post("/api/babies", &alice, json!({"name": "Bo"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = crate::babies::baby_id(c0, &alice, "Ada").await;
+    let other = crate::babies::baby_id(c0, &alice, "Bo").await;
     for sub in ["w1", "w2", "w3"] {
         let inv = c0
             .post(
