@@ -156,6 +156,32 @@ pub async fn lock_baby<C: ConnectionTrait>(
         .await?)
 }
 
+/// Checks that `user` may take access to one more baby (`MAX_BABIES_PER_USER`,
+/// archived babies included). Locks the user's row first, so that one user's
+/// concurrent creates and accepts take turns and cannot overshoot.
+pub async fn check_baby_room<C: ConnectionTrait>(
+    txn: &C,
+    user: &str,
+    max: u64,
+) -> Result<(), ApiError> {
+    use sea_orm::PaginatorTrait;
+    entity::users::Entity::find_by_id(user.to_owned())
+        .lock_exclusive()
+        .one(txn)
+        .await?;
+    let n = baby_access::Entity::find()
+        .filter(baby_access::Column::UserId.eq(user))
+        .count(txn)
+        .await?;
+    if n >= max {
+        return Err(ApiError::LimitReached {
+            limit: "babies_per_user",
+            message: format!("a user can access at most {max} babies"),
+        });
+    }
+    Ok(())
+}
+
 /// How many owners `baby` has.
 pub async fn owner_count<C: ConnectionTrait>(db: &C, baby: Uuid) -> Result<u64, ApiError> {
     use sea_orm::PaginatorTrait;

@@ -14,9 +14,8 @@ use jsonwebtoken::{
 };
 use sea_orm::{DatabaseConnection, EntityTrait, Set, sea_query::OnConflict};
 use serde::Deserialize;
-use tokio::sync::RwLock;
 
-use crate::{AppState, config::Config, error::ApiError};
+use crate::{config::Config, error::ApiError};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -29,9 +28,10 @@ pub struct AuthUser {
     pub id: String,
 }
 
+/// The claims of a verified token.
 #[derive(Debug, Deserialize)]
-struct Claims {
-    sub: String,
+pub struct Claims {
+    pub sub: String,
     #[serde(default)]
     name: Option<serde_json::Value>,
     #[serde(default)]
@@ -50,7 +50,9 @@ struct Jwks {
     url: String,
     client: reqwest::Client,
     min_refetch: Duration,
-    state: RwLock<JwksState>,
+    state: std::sync::RwLock<JwksState>,
+    /// Held by the one refetch in progress.
+    fetching: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
 }
 
@@ -140,39 +142,43 @@ impl Jwks {
     }
 
     /// The key for `kid`, refetching the set when the kid is unknown (the
-    /// first time, then at most once per `min_refetch`).
+    /// first time, then at most once per `min_refetch`). Known kids never
+    /// wait: the key set is only locked to read or swap it, never across a
+    /// fetch, and one fetch at a time runs while the callers with unknown
+    /// kids wait for it alone.
     async fn key(&self, kid: &str) -> Option<(DecodingKey, Vec<Algorithm>)> {
-        {
-            let state = self.state.read().await;
+        let known = |state: &JwksState| -> Result<Option<_>, ()> {
             if let Some(k) = state.keys.get(kid) {
-                return Some(k.clone());
+                return Ok(Some(k.clone()));
             }
             if state
                 .last_fetch
                 .is_some_and(|t| t.elapsed() < self.min_refetch)
             {
-                return None;
+                return Ok(None);
             }
+            Err(())
+        };
+        if let Ok(found) = known(&self.state.read().expect("jwks state")) {
+            return found;
         }
-        let mut state = self.state.write().await;
-        if let Some(k) = state.keys.get(kid) {
-            return Some(k.clone());
+        let _fetching = self.fetching.lock().await;
+        if let Ok(found) = known(&self.state.read().expect("jwks state")) {
+            return found;
         }
-        if state
-            .last_fetch
-            .is_some_and(|t| t.elapsed() < self.min_refetch)
-        {
-            return None;
-        }
-        state.last_fetch = Some(Instant::now());
+        self.state.write().expect("jwks state").last_fetch = Some(Instant::now());
         match self.fetch().await {
             Ok(keys) => {
                 tracing::info!(keys = keys.len(), "JWKS fetched");
+                let mut state = self.state.write().expect("jwks state");
                 state.keys = keys;
+                state.keys.get(kid).cloned()
             }
-            Err(e) => tracing::warn!("{e}"),
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
         }
-        state.keys.get(kid).cloned()
     }
 }
 
@@ -203,7 +209,8 @@ impl Authenticator {
                 url: url.clone(),
                 client,
                 min_refetch: Duration::from_secs(config.jwt_jwks_refetch_secs),
-                state: RwLock::new(JwksState::default()),
+                state: std::sync::RwLock::new(JwksState::default()),
+                fetching: tokio::sync::Mutex::new(()),
                 fetches: AtomicU64::new(0),
             })
         } else if let Some(secret) = local_secret {
@@ -250,8 +257,8 @@ impl Authenticator {
         v
     }
 
-    /// Verifies a token and returns its claims.
-    async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    /// Verifies a token and returns its claims; touches no database.
+    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let bad = |m: &str| ApiError::Unauthorized(m.to_owned());
         if token.len() > MAX_TOKEN_BYTES {
             return Err(bad("token too large"));
@@ -301,15 +308,14 @@ impl Authenticator {
         Ok(claims)
     }
 
-    /// Authenticates a bearer token and creates or refreshes the user row.
-    /// The row is read on every request (one primary-key lookup), so a user
-    /// deleted from the database is simply created again on its next request.
-    pub async fn authenticate(
+    /// Creates or refreshes the user row of verified `claims`. The row is
+    /// read on every request (one primary-key lookup), so a user deleted from
+    /// the database is simply created again on its next request.
+    pub async fn remember(
         &self,
         db: &DatabaseConnection,
-        token: &str,
+        claims: Claims,
     ) -> Result<AuthUser, ApiError> {
-        let claims = self.verify(token).await?;
         let text = |v: &Option<serde_json::Value>, max: usize| {
             v.as_ref().and_then(|v| v.as_str()).map(|s| {
                 s.chars()
@@ -374,40 +380,32 @@ async fn upsert_user(
     Ok(())
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+/// The bearer token of a request's `Authorization` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+        _ => Err(ApiError::Unauthorized(
+            "Authorization must be a Bearer token".into(),
+        )),
+    }
+}
+
+/// The caller, admitted by [`crate::gate`] (which authenticates every
+/// `/api/*` request before its handler runs).
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<AuthUser>() {
-            return Ok(user.clone());
-        }
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => {
-                return Err(ApiError::Unauthorized(
-                    "Authorization must be a Bearer token".into(),
-                ));
-            }
-        };
-        let user = state.auth.authenticate(&state.db, token).await?;
-        tracing::Span::current().record("user_id", user.id.as_str());
-        if let Err(wait) = state.limiter.check(&user.id) {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-            });
-        }
-        parts.extensions.insert(user.clone());
-        Ok(user)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<AuthUser>().cloned().ok_or_else(|| {
+            tracing::error!("an /api route outside the gate");
+            ApiError::Internal
+        })
     }
 }
 

@@ -143,6 +143,7 @@ pub async fn create(
     db: &DatabaseConnection,
     user: &str,
     new: NewBaby,
+    max_babies: u64,
 ) -> Result<(BabyView, bool), ApiError> {
     let name = validate_name(&new.name)?;
     let birth_date = new.birth_date.map(validate_birth_date).transpose()?;
@@ -151,6 +152,7 @@ pub async fn create(
     if let Some(existing) = existing_for(&txn, user, id).await? {
         return Ok((existing, false));
     }
+    crate::access::check_baby_room(&txn, user, max_babies).await?;
     let t = now();
     let inserted = babies::Entity::insert(babies::ActiveModel {
         id: Set(id),

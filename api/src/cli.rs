@@ -82,7 +82,8 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 /// Runs the binary: parse, set up logging, dispatch. Errors are one line on stderr.
 pub fn run() -> ExitCode {
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.config.drop_empty_settings();
     if let Err(e) = cli.config.validate() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;

@@ -157,6 +157,55 @@ pub struct Config {
     )]
     pub max_concurrent_requests: usize,
 
+    /// Comma-separated origins (or `*`) that browsers may call `/api/*` from;
+    /// unset: no CORS headers.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
+
+    /// Babies a user can access, archived ones included.
+    #[arg(
+        long,
+        env = "MAX_BABIES_PER_USER",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_babies_per_user: u64,
+
+    /// Open invites (neither revoked, used up nor expired) per baby.
+    #[arg(
+        long,
+        env = "MAX_OPEN_INVITES_PER_BABY",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_open_invites_per_baby: u64,
+
+    /// A connection that has not sent a whole request head by then is closed.
+    #[arg(
+        long,
+        env = "HTTP_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub http_header_timeout_secs: u64,
+
+    /// An idle keep-alive connection is closed after this.
+    #[arg(
+        long,
+        env = "HTTP_IDLE_TIMEOUT_SECS",
+        default_value_t = 75,
+        global = true
+    )]
+    pub http_idle_timeout_secs: u64,
+
+    /// A request body not fully received by then is answered 408.
+    #[arg(long, env = "BODY_TIMEOUT_SECS", default_value_t = 15, global = true)]
+    pub body_timeout_secs: u64,
+
+    /// Open client connections; more wait at accept.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096, global = true)]
+    pub max_connections: usize,
+
     /// `json` for one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -201,8 +250,41 @@ impl Config {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Optional settings given as empty strings (`JWT_SECRET=` in a `.env`
+    /// copied from `.env.example`) count as unset.
+    pub fn drop_empty_settings(&mut self) {
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
+            self.jwt_secret = None;
+        }
+        for value in [
+            &mut self.jwt_jwks_url,
+            &mut self.jwt_issuer,
+            &mut self.jwt_audience,
+            &mut self.cors_allowed_origins,
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        if self
+            .jwt_public_key_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            self.jwt_public_key_file = None;
+        }
     }
 
     /// Checks what clap cannot: value ranges and combinations.
@@ -259,6 +341,21 @@ impl Config {
             return Err(ConfigError(
                 "REQUEST_TIMEOUT_SECS must be at least 1".into(),
             ));
+        }
+        for (name, value) in [
+            ("MAX_BABIES_PER_USER", self.max_babies_per_user),
+            ("MAX_OPEN_INVITES_PER_BABY", self.max_open_invites_per_baby),
+            ("HTTP_HEADER_TIMEOUT_SECS", self.http_header_timeout_secs),
+            ("HTTP_IDLE_TIMEOUT_SECS", self.http_idle_timeout_secs),
+            ("BODY_TIMEOUT_SECS", self.body_timeout_secs),
+            ("MAX_CONNECTIONS", self.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        if let Some(origins) = &self.cors_allowed_origins {
+            crate::cors::parse_origins(origins).map_err(ConfigError)?;
         }
         if tracing_subscriber::EnvFilter::try_new(&self.rust_log).is_err() {
             return Err(ConfigError(format!(
@@ -350,6 +447,16 @@ mod tests {
         assert_eq!((c.rate_limit_per_sec, c.rate_limit_burst), (50.0, 100));
         assert_eq!(c.max_concurrent_requests, 512);
         assert_eq!(c.request_timeout_secs, 30);
+    }
+
+    #[test]
+    fn empty_settings_count_as_unset() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some(Secret::new(""));
+        c.cors_allowed_origins = Some(" ".into());
+        c.drop_empty_settings();
+        assert!(c.jwt_secret.is_none() && c.cors_allowed_origins.is_none());
+        assert!(c.validate().is_ok());
     }
 
     #[test]

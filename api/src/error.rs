@@ -40,6 +40,15 @@ pub enum ApiError {
     TooManyMutations { limit: usize },
     #[error("request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    #[error("Content-Encoding {0:?} is not accepted; send gzip or identity")]
+    UnsupportedEncoding(String),
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout { secs: u64 },
+    #[error("{message}")]
+    LimitReached {
+        limit: &'static str,
+        message: String,
+    },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
@@ -76,14 +85,18 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::OutOfOrder { .. } | Self::LastOwner(_) | Self::Conflict(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::OutOfOrder { .. }
+            | Self::LastOwner(_)
+            | Self::Conflict(_)
+            | Self::LimitReached { .. } => StatusCode::CONFLICT,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::InviteUnusable(_) => StatusCode::GONE,
             Self::PayloadTooLarge { .. } | Self::TooManyMutations { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,7 +116,9 @@ impl ApiError {
             Self::InviteUnusable(_) => "invite_unusable",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyMutations { .. } => "too_many_mutations",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType | Self::UnsupportedEncoding(_) => "unsupported_media_type",
+            Self::RequestTimeout { .. } => "request_timeout",
+            Self::LimitReached { .. } => "limit_reached",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
@@ -120,6 +135,7 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => {
                 Some(json!({ "retryAfter": retry_after_secs }))
             }
+            Self::LimitReached { limit, .. } => Some(json!({ "limit": limit })),
             _ => None,
         }
     }
@@ -147,6 +163,9 @@ impl IntoResponse for ApiError {
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::RequestTimeout { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

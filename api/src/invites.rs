@@ -122,12 +122,30 @@ pub async fn create(
     user: &str,
     baby: Uuid,
     new: NewInvite,
+    max_open: u64,
 ) -> Result<InviteCreated, ApiError> {
+    use sea_orm::PaginatorTrait;
     let hours = in_range("expiresInHours", new.expires_in_hours, 72, 1, 720)?;
     let max_uses = in_range("maxUses", new.max_uses, 1, 1, 100)? as i32;
-    access::authorize(db, user, baby, Action::Manage).await?;
-    let token = new_token();
+    let txn = begin_write(db).await?;
+    access::authorize_locked(&txn, user, baby, Action::Manage).await?;
     let t = now();
+    let open = baby_invites::Entity::find()
+        .filter(baby_invites::Column::BabyId.eq(baby))
+        .filter(baby_invites::Column::RevokedAt.is_null())
+        .filter(baby_invites::Column::ExpiresAt.gt(t))
+        .filter(
+            Expr::col(baby_invites::Column::UsesCount).lt(Expr::col(baby_invites::Column::MaxUses)),
+        )
+        .count(&txn)
+        .await?;
+    if open >= max_open {
+        return Err(ApiError::LimitReached {
+            limit: "open_invites_per_baby",
+            message: format!("a baby has at most {max_open} open invites; revoke one first"),
+        });
+    }
+    let token = new_token();
     let model = baby_invites::ActiveModel {
         id: Set(Uuid::now_v7()),
         baby_id: Set(baby),
@@ -141,8 +159,9 @@ pub async fn create(
         created_at: Set(t),
         updated_at: Set(t),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok(InviteCreated {
         id: model.id,
         token,
@@ -205,11 +224,14 @@ fn unusable(m: &baby_invites::Model, at: DateTime<Utc>) -> Option<&'static str> 
 
 /// Accepts an invite for the caller, atomically: the baby's row is locked,
 /// and a use is taken only by a conditional update that cannot overshoot.
-/// A caller who already has access keeps the higher level and uses nothing.
+/// A use is taken whenever the invite gives the caller access or raises
+/// their level, and only then: a caller already at the invite's level or
+/// higher keeps it and uses nothing.
 pub async fn accept(
     db: &DatabaseConnection,
     user: &str,
     req: AcceptInvite,
+    max_babies: u64,
 ) -> Result<Accepted, ApiError> {
     let token = req.token.trim();
     if token.is_empty() || token.len() > 512 || token.contains('\0') {
@@ -223,7 +245,6 @@ pub async fn accept(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("invite"))?;
-    let offered = Level::parse(&invite.access_level).ok_or(ApiError::Internal)?;
 
     let txn = begin_write(db).await?;
     access::lock_baby(&txn, invite.baby_id).await?;
@@ -232,6 +253,7 @@ pub async fn accept(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("invite"))?;
+    let offered = Level::parse(&invite.access_level).ok_or(ApiError::Internal)?;
     let t = now();
     let existing = access::level_of(&txn, user, invite.baby_id).await?;
     if let Some(current) = existing
@@ -245,8 +267,28 @@ pub async fn accept(
     if let Some(why) = unusable(&invite, t) {
         return Err(ApiError::InviteUnusable(why.into()));
     }
+    if existing.is_none() {
+        access::check_baby_room(&txn, user, max_babies).await?;
+    }
+    let used = baby_invites::Entity::update_many()
+        .col_expr(
+            baby_invites::Column::UsesCount,
+            Expr::col(baby_invites::Column::UsesCount).add(1),
+        )
+        .col_expr(baby_invites::Column::UpdatedAt, Expr::value(t))
+        .filter(baby_invites::Column::Id.eq(invite.id))
+        .filter(
+            Expr::col(baby_invites::Column::UsesCount).lt(Expr::col(baby_invites::Column::MaxUses)),
+        )
+        .filter(baby_invites::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if used.rows_affected != 1 {
+        return Err(ApiError::InviteUnusable(
+            "the invite has been used up".into(),
+        ));
+    }
     if existing.is_some() {
-        // Already a caregiver at a lower level: raise it, use nothing.
         baby_access::Entity::update_many()
             .col_expr(
                 baby_access::Column::AccessLevel,
@@ -258,25 +300,6 @@ pub async fn accept(
             .exec(&txn)
             .await?;
     } else {
-        let used = baby_invites::Entity::update_many()
-            .col_expr(
-                baby_invites::Column::UsesCount,
-                Expr::col(baby_invites::Column::UsesCount).add(1),
-            )
-            .col_expr(baby_invites::Column::UpdatedAt, Expr::value(t))
-            .filter(baby_invites::Column::Id.eq(invite.id))
-            .filter(
-                Expr::col(baby_invites::Column::UsesCount)
-                    .lt(Expr::col(baby_invites::Column::MaxUses)),
-            )
-            .filter(baby_invites::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if used.rows_affected != 1 {
-            return Err(ApiError::InviteUnusable(
-                "the invite has been used up".into(),
-            ));
-        }
         baby_access::Entity::insert(baby_access::ActiveModel {
             baby_id: Set(invite.baby_id),
             user_id: Set(user.to_owned()),

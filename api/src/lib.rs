@@ -9,13 +9,16 @@ pub mod auth;
 pub mod babies;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod error;
+pub mod gate;
 pub mod invites;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod sync;
 pub mod time;
 
@@ -34,16 +37,12 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::TraceLayer,
 };
-use tracing::Level;
 
-use crate::{
-    auth::Authenticator,
-    config::Config,
-    error::{ApiError, BodyLimit},
-};
+use crate::{auth::Authenticator, config::Config, error::ApiError};
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -55,6 +54,8 @@ pub struct AppState {
     /// The pull cursor signing key, loaded from the database on first use.
     pub cursor_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     pub limiter: Arc<limits::RateLimiter>,
+    /// `MAX_CONCURRENT_REQUESTS`: taken once a request's body is in.
+    pub slots: Arc<tokio::sync::Semaphore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -63,6 +64,7 @@ impl AppState {
         let limiter = limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
         Self {
             limiter: Arc::new(limiter),
+            slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
             metrics: metrics::handle(),
             db,
             config: Arc::new(config),
@@ -77,32 +79,14 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface, with its middleware.
 pub fn build_app(state: AppState) -> Router {
-    let body_limit = state.config.body_limit_bytes;
     let timeout = state.config.request_timeout();
-    let shed = state.config.max_concurrent_requests;
+    let cors = cors::layer(state.config.cors_allowed_origins.as_deref());
     let api = Router::new()
         .merge(routes::me::router())
         .merge(routes::babies::router())
         .merge(routes::sync::router())
-        .layer(middleware::from_fn(
-            move |mut req: Request, next: Next| async move {
-                req.extensions_mut().insert(BodyLimit(body_limit));
-                next.run(req).await
-            },
-        ))
-        .layer(DefaultBodyLimit::max(body_limit))
-        // Past `MAX_CONCURRENT_REQUESTS` (one semaphore for every route),
-        // shed at once rather than queue.
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::Unavailable(
-                        "the server is at capacity; nothing was written; retry later".into(),
-                    )
-                }))
-                .load_shed()
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(shed)),
-        );
+        .route_layer(middleware::from_fn_with_state(state.clone(), gate::gate))
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
 
     Router::new()
         .merge(routes::health::router())
@@ -114,16 +98,19 @@ pub fn build_app(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(drop_bad_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(make_span)
                         .on_request(())
-                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        .on_response(log_response)
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(metrics::track))
+                .option_layer(cors)
+                .layer(CompressionLayer::new().gzip(true).br(true))
                 .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
                     tracing::error!("handler panicked");
                     ApiError::Internal.into_response()
@@ -137,55 +124,66 @@ pub fn build_app(state: AppState) -> Router {
         )
 }
 
+/// An `x-request-id` is taken from the request only when it is 1–128 visible
+/// ASCII characters; otherwise a fresh one is made.
+async fn drop_bad_request_id(mut req: Request, next: Next) -> axum::response::Response {
+    let values = req.headers().get_all(&REQUEST_ID);
+    let mut iter = values.iter();
+    let acceptable = match (iter.next(), iter.next()) {
+        (None, _) => true,
+        (Some(v), None) => {
+            let b = v.as_bytes();
+            (1..=128).contains(&b.len()) && b.iter().all(|c| (0x21..=0x7e).contains(c))
+        }
+        _ => false,
+    };
+    if !acceptable {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+/// One line per request: 5xx at `error`, everything else (a client's
+/// mistakes included) at `info`.
+fn log_response(res: &axum::response::Response, latency: Duration, _: &tracing::Span) {
+    let status = res.status().as_u16();
+    let latency = format_args!("{} ms", latency.as_millis());
+    if status >= 500 {
+        tracing::error!(status, %latency, "request failed");
+    } else {
+        tracing::info!(status, %latency, "finished processing request");
+    }
+}
+
+/// Records the caller on the request's span (control characters escaped, so
+/// no `sub` can forge a log line).
+pub fn record_user(id: &str) {
+    let span = tracing::Span::current();
+    if id.chars().any(char::is_control) {
+        span.record("user_id", id.escape_default().to_string().as_str());
+    } else {
+        span.record("user_id", id);
+    }
+}
+
 fn make_span(req: &Request) -> tracing::Span {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+        .map(|p| p.as_str())
+        .unwrap_or("unmatched");
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
     tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = metrics::method_label(req.method()),
         route = %route,
         request_id = %request_id,
         user_id = tracing::field::Empty,
     )
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting,
-/// lets in-flight requests finish for up to `grace`, and returns.
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutdown signal received; draining in-flight requests");
-        let _ = stopping_tx.send(());
-    });
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server.into_future() => result,
-        () = deadline => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; abandoning the requests still in flight");
-            Ok(())
-        }
-    }
 }
 
 /// Serves the app for `state` on `listener` until `shutdown` resolves, drains,
@@ -196,8 +194,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_grace();
+    let c = &state.config;
+    let limits = server::ConnectionLimits {
+        max_connections: server::fit_connections(
+            c.max_connections,
+            c.db_max_connections as usize + 64,
+        ),
+        header_timeout: Duration::from_secs(c.http_header_timeout_secs),
+        idle_timeout: Duration::from_secs(c.http_idle_timeout_secs),
+    };
     let db = state.db.clone();
-    let result = serve_router(listener, build_app(state), shutdown, grace).await;
+    let result = server::serve(listener, build_app(state), limits, shutdown, grace).await;
     if let Err(e) = db.close().await {
         tracing::warn!(error = %e, "closing the database pool");
     }

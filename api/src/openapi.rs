@@ -230,6 +230,9 @@ pub enum ApiErrors {
     /// `unauthorized`: no token, or a bad one
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// `request_timeout`: the body did not arrive within the body timeout
+    #[response(status = 408)]
+    RequestTimeout(ErrorBody),
     /// `payload_too_large` / `too_many_mutations`
     #[response(status = 413)]
     TooLarge(ErrorBody),

@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 
 use crate::{both, helpers::*};
 
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"sub": sub, "iat": now, "exp": now + 3600})
 }
 
-fn sign(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
+pub(crate) fn sign(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key).unwrap()
@@ -28,7 +28,7 @@ fn sign(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) ->
 
 /// A key pair made by the openssl command line: (private PKCS#8 PEM, public PEM).
 /// The public key is also written to `<dir>/<kind>-<n>.pub`, returned last.
-fn keypair(dir: &Path, kind: &str) -> (Vec<u8>, Vec<u8>, std::path::PathBuf) {
+pub(crate) fn keypair(dir: &Path, kind: &str) -> (Vec<u8>, Vec<u8>, std::path::PathBuf) {
     let stem = format!("{kind}-{}", uuid::Uuid::new_v4().simple());
     let private = dir.join(format!("{stem}.key"));
     let public = dir.join(format!("{stem}.pub"));
@@ -315,24 +315,29 @@ async fn pem_public_keys(backend: Backend) {
 }
 
 /// A JWKS endpoint on 127.0.0.1:0 whose key set the test can swap, counting fetches.
-struct JwksServer {
-    url: String,
-    keys: Arc<Mutex<Value>>,
-    hits: Arc<AtomicUsize>,
+pub(crate) struct JwksServer {
+    pub url: String,
+    pub keys: Arc<Mutex<Value>>,
+    pub hits: Arc<AtomicUsize>,
+    /// How long each answer takes, in milliseconds (a slow identity provider).
+    pub delay_ms: Arc<AtomicUsize>,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl JwksServer {
-    async fn start(keys: Value) -> Self {
+    pub async fn start(keys: Value) -> Self {
         let keys = Arc::new(Mutex::new(keys));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (k, h) = (keys.clone(), hits.clone());
+        let delay_ms = Arc::new(AtomicUsize::new(0));
+        let (k, h, d) = (keys.clone(), hits.clone(), delay_ms.clone());
         let app = axum::Router::new().route(
             "/jwks.json",
             axum::routing::get(move || {
-                let (k, h) = (k.clone(), h.clone());
+                let (k, h, d) = (k.clone(), h.clone(), d.clone());
                 async move {
                     h.fetch_add(1, Ordering::SeqCst);
+                    let delay = d.load(Ordering::SeqCst) as u64;
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                     axum::Json(k.lock().unwrap().clone())
                 }
             }),
@@ -346,12 +351,13 @@ impl JwksServer {
             url,
             keys,
             hits,
+            delay_ms,
             _task: task,
         }
     }
 }
 
-fn jwk_for(private: &[u8], kid: &str) -> (EncodingKey, Value) {
+pub(crate) fn jwk_for(private: &[u8], kid: &str) -> (EncodingKey, Value) {
     let enc = EncodingKey::from_ed_pem(private).unwrap();
     let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::EdDSA).unwrap();
     jwk.common.key_id = Some(kid.to_owned());

@@ -360,8 +360,17 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// A migrated app whose database connection records every statement it runs.
 pub async fn spawn_recording_app(backend: Backend) -> (TestApp, Arc<Mutex<Vec<Statement>>>) {
+    spawn_recording_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_recording_app`] whose configuration `tweak` may change first.
+pub async fn spawn_recording_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, Arc<Mutex<Vec<Statement>>>) {
     let test_db = TestDb::new(backend).await;
-    let config = test_config(&test_db.url);
+    let mut config = test_config(&test_db.url);
+    tweak(&mut config);
     let mut db = api::db::connect(&config).await.expect("connect");
     api::db::migrate(&config, &db).await.expect("migrate");
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -549,6 +558,27 @@ impl ServerProcess {
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
+
+    /// The process's peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        proc_status_kib(self.pid(), "VmHWM:") as f64 / 1024.0
+    }
+
+    /// The process's resident memory now (VmRSS), in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        proc_status_kib(self.pid(), "VmRSS:") as f64 / 1024.0
+    }
+}
+
+/// A `kB` line of `/proc/<pid>/status`.
+pub fn proc_status_kib(pid: i32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A server process that may not be listening yet.

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod abuse;
 mod auth;
 mod babies;
 mod cli;

@@ -42,13 +42,14 @@ pub fn router() -> Router<AppState> {
 /// Create a baby; the caller becomes its owner. The same `id` again is a safe retry (200).
 #[utoipa::path(post, path = "/api/babies", tag = "babies", request_body = NewBaby,
     responses((status = 201, body = BabyView), (status = 200, description = "Retry: the existing baby", body = BabyView),
-        (status = 409, description = "`conflict`: id used by a baby the caller cannot see", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+        (status = 409, description = "`conflict`: id used by a baby the caller cannot see; `limit_reached`: `babies_per_user`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn create(
     State(s): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewBaby>,
 ) -> Result<(StatusCode, Json<BabyView>), ApiError> {
-    let (baby, created) = babies::create(&s.db, &user.id, body).await?;
+    let (baby, created) =
+        babies::create(&s.db, &user.id, body, s.config.max_babies_per_user).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -157,7 +158,8 @@ pub(crate) async fn remove_caregiver(
 /// Make an invite (owner); its token is shown this once.
 #[utoipa::path(post, path = "/api/babies/{id}/invites", tag = "babies", params(("id" = Uuid, Path)), request_body = NewInvite,
     responses((status = 201, body = InviteCreated), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+        (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "`limit_reached`: `open_invites_per_baby`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn create_invite(
     State(s): State<AppState>,
     user: AuthUser,
@@ -166,7 +168,16 @@ pub(crate) async fn create_invite(
 ) -> Result<(StatusCode, Json<InviteCreated>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(invites::create(&s.db, &user.id, id, body).await?),
+        Json(
+            invites::create(
+                &s.db,
+                &user.id,
+                id,
+                body,
+                s.config.max_open_invites_per_baby,
+            )
+            .await?,
+        ),
     ))
 }
 
@@ -201,11 +212,14 @@ pub(crate) async fn revoke_invite(
 /// Accept an invite.
 #[utoipa::path(post, path = "/api/invites/accept", tag = "babies", request_body = AcceptInvite,
     responses((status = 200, body = Accepted), (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "`limit_reached`: `babies_per_user`", body = crate::openapi::ErrorBody),
         (status = 410, description = "`invite_unusable`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn accept_invite(
     State(s): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<AcceptInvite>,
 ) -> Result<Json<Accepted>, ApiError> {
-    Ok(Json(invites::accept(&s.db, &user.id, body).await?))
+    Ok(Json(
+        invites::accept(&s.db, &user.id, body, s.config.max_babies_per_user).await?,
+    ))
 }

@@ -3,6 +3,7 @@
 use axum::{
     Json, Router,
     extract::{Request, State},
+    response::IntoResponse,
     routing::post,
 };
 use serde_json::{Value, json};
@@ -51,7 +52,7 @@ pub(crate) async fn pull_handler(
     State(s): State<AppState>,
     user: AuthUser,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let request = validate::parse_pull(sync_body(req).await?)?;
     let key = s
         .cursor_key
@@ -59,5 +60,5 @@ pub(crate) async fn pull_handler(
         .await?;
     let outcome = pull::pull(&s.db, key, &user.id, request).await?;
     crate::metrics::pull_entries(outcome.entries);
-    Ok(Json(outcome.body))
+    Ok(Json(outcome.body).into_response())
 }

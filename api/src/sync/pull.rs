@@ -1,21 +1,24 @@
 //! `POST /api/sync/pull`: what changed since the cursor, per baby in version
 //! order, read from one consistent snapshot so that no write is skipped.
 //!
-//! A page takes four statements whatever the number of babies: one walk of
-//! the three (baby_id, version) indexes (a bounded ordered scan per table and
-//! baby) finds where the page ends, then one read per log table (an index
-//! range scan per baby) fetches exactly its rows.
+//! Its cost grows with what it returns, not with how many babies the user
+//! has: the babies' change counters (read with the user's access rows) say
+//! which babies changed since the cursor; only those are walked, one
+//! fixed-shape statement each, until the page is full (`limit` entries or
+//! about [`PAGE_BYTES`] of JSON); then one read per kind fetches exactly the
+//! page's rows by primary key.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use entity::{babies, baby_access, server_settings, sync_clients};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, Set,
     prelude::Uuid,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::{
     cursor::{self, Cursor},
@@ -25,9 +28,8 @@ use super::{
 use crate::{access::Level, babies::BabyView, error::ApiError};
 
 /// What pull answers.
-#[derive(Debug)]
 pub struct PullOutcome {
-    pub body: Value,
+    pub body: PullBody,
     pub entries: usize,
 }
 
@@ -53,103 +55,116 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     hex::decode(row.value).map_err(|_| ApiError::Internal)
 }
 
-/// Per baby, the versions a page covers: `(seen, up_to]` (no upper bound: `None`).
-type Ranges = BTreeMap<Uuid, (i64, Option<i64>)>;
+/// A page holds at most this many bytes of entries' JSON beyond its first entry.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// An entry's JSON without its free text, a generous estimate.
+const ENTRY_BYTES: i64 = 600;
+
+/// One change found by the walk: which row, and its estimated size.
+struct Walked {
+    kind: Kind,
+    id: Uuid,
+    bytes: i64,
+}
 
 fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
-/// `parts` joined with UNION ALL.
-fn union_all(mut parts: Vec<SelectStatement>) -> Option<SelectStatement> {
-    let mut q = parts.pop()?;
+/// Bytes of a row's free text, as the database counts them.
+fn text_bytes(backend: DbBackend, kind: Kind) -> Expr {
+    let column = |c: &str| match backend {
+        DbBackend::Postgres => format!("COALESCE(OCTET_LENGTH({c}), 0)"),
+        _ => format!("COALESCE(LENGTH(CAST({c} AS BLOB)), 0)"),
+    };
+    let sum: Vec<String> = kind.text_columns().iter().map(|c| column(c)).collect();
+    Expr::cust(format!(
+        "CAST({ENTRY_BYTES} + {} AS BIGINT)",
+        sum.join(" + ")
+    ))
+}
+
+/// The next `limit` changes of one baby after `seen`, over every kind, in
+/// version order: one statement whose branches each walk one table's
+/// (baby_id, version) index and stop after `limit` rows. Its shape is fixed
+/// (one branch per kind), whatever the number of babies the user has.
+async fn walk<C: ConnectionTrait>(
+    db: &C,
+    baby: Uuid,
+    seen: i64,
+    limit: u64,
+) -> Result<Vec<Walked>, ApiError> {
+    let backend = db.get_database_backend();
+    let mut parts = Kind::ALL.iter().enumerate().map(|(i, kind)| {
+        let branch = Query::select()
+            .expr_as(Expr::cust(i.to_string()), Alias::new("k"))
+            .column(Alias::new("id"))
+            .column(Alias::new("version"))
+            .expr_as(text_bytes(backend, *kind), Alias::new("bytes"))
+            .from(Alias::new(kind.as_str()))
+            .and_where(col("baby_id").eq(baby))
+            .and_where(col("version").gt(seen))
+            .order_by(Alias::new("version"), Order::Asc)
+            .limit(limit)
+            .to_owned();
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(branch, Alias::new("w"))
+            .to_owned()
+    });
+    let mut q = parts.next().expect("at least one kind");
     for p in parts {
         q.union(UnionType::All, p);
     }
-    Some(q)
+    q.order_by(Alias::new("version"), Order::Asc).limit(limit);
+    let rows = db.query_all_raw(backend.build(&q)).await?;
+    rows.iter()
+        .map(|row| {
+            let k: i32 = row.try_get("", "k")?;
+            Ok(Walked {
+                kind: *Kind::ALL.get(k as usize).ok_or(ApiError::Internal)?,
+                id: row.try_get("", "id")?,
+                bytes: row.try_get("", "bytes")?,
+            })
+        })
+        .collect()
 }
 
-/// Where the page ends: the `limit`-th change in (baby, version) order over
-/// the three tables. Each (table, baby) branch walks that table's
-/// (baby_id, version) index from the cursor and stops after `limit + 1`
-/// entries. Returns each baby's range for the page, and whether there is more.
-async fn page_ranges<C: ConnectionTrait>(
-    db: &C,
-    from: &BTreeMap<Uuid, i64>,
-    limit: u64,
-) -> Result<(Ranges, bool), ApiError> {
-    let all: Ranges = from.iter().map(|(b, v)| (*b, (*v, None))).collect();
-    let mut parts = vec![];
+/// The rows the walk picked, read by primary key, one statement per kind
+/// (and per 500 ids).
+async fn read_rows<C: ConnectionTrait>(db: &C, picked: &[Walked]) -> Result<Vec<Record>, ApiError> {
+    let mut out = Vec::with_capacity(picked.len());
     for kind in Kind::ALL {
-        for (baby, seen) in from {
-            let walk = Query::select()
-                .column(Alias::new("baby_id"))
-                .column(Alias::new("version"))
+        let ids: Vec<Uuid> = picked
+            .iter()
+            .filter(|w| w.kind == kind)
+            .map(|w| w.id)
+            .collect();
+        for chunk in ids.chunks(500) {
+            let q = Query::select()
+                .column(Asterisk)
                 .from(Alias::new(kind.as_str()))
-                .and_where(col("baby_id").eq(*baby))
-                .and_where(col("version").gt(*seen))
-                .order_by(Alias::new("version"), Order::Asc)
-                .limit(limit + 1)
+                .and_where(col("id").is_in(chunk.iter().copied()))
                 .to_owned();
-            parts.push(
-                Query::select()
-                    .column(Alias::new("baby_id"))
-                    .column(Alias::new("version"))
-                    .from_subquery(walk, Alias::new("w"))
-                    .to_owned(),
-            );
+            out.extend(super::records::fetch(db, kind, &q).await?);
         }
     }
-    let Some(mut q) = union_all(parts) else {
-        return Ok((all, false));
-    };
-    q.order_by(Alias::new("baby_id"), Order::Asc)
-        .order_by(Alias::new("version"), Order::Asc)
-        .limit(limit + 1);
-    let rows = db
-        .query_all_raw(db.get_database_backend().build(&q))
-        .await?;
-    if rows.len() as u64 <= limit {
-        return Ok((all, false));
-    }
-    let last = &rows[limit as usize - 1];
-    let (cut_baby, cut_version): (Uuid, i64) =
-        (last.try_get("", "baby_id")?, last.try_get("", "version")?);
-    let ranges = all
-        .into_iter()
-        .filter(|(b, _)| *b <= cut_baby)
-        .map(|(b, (seen, _))| (b, (seen, (b == cut_baby).then_some(cut_version))))
-        .collect();
-    Ok((ranges, true))
+    Ok(out)
 }
 
-/// The rows of one kind in the page's ranges: one index range scan per baby.
-async fn changes<C: ConnectionTrait>(
-    db: &C,
-    kind: Kind,
-    ranges: &Ranges,
-) -> Result<Vec<Record>, ApiError> {
-    let parts = ranges
-        .iter()
-        .map(|(baby, (seen, up_to))| {
-            let mut q = Query::select();
-            q.column(Asterisk)
-                .from(Alias::new(kind.as_str()))
-                .and_where(col("baby_id").eq(*baby))
-                .and_where(col("version").gt(*seen));
-            if let Some(v) = up_to {
-                q.and_where(col("version").lte(*v));
-            }
-            q
-        })
-        .collect();
-    let Some(q) = union_all(parts) else {
-        return Ok(vec![]);
-    };
-    Ok(super::records::fetch(db, kind, &q).await?)
+/// The body of a pull answer, with its entries serialised once.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullBody {
+    cursor: String,
+    has_more: bool,
+    last_mutation_id: i64,
+    babies: Vec<BabyView>,
+    revoked_baby_ids: BTreeSet<Uuid>,
+    changes: BTreeMap<&'static str, Vec<Box<RawValue>>>,
 }
 
-#[tracing::instrument(skip_all, err, fields(client.id = %req.client_id, limit = req.limit))]
+#[tracing::instrument(skip_all, fields(client.id = %req.client_id, limit = req.limit))]
 pub async fn pull(
     db: &DatabaseConnection,
     key: &[u8],
@@ -182,57 +197,109 @@ pub async fn pull(
         .all(&txn)
         .await?;
     let mut babies_out = vec![];
-    let mut from: BTreeMap<Uuid, i64> = BTreeMap::new();
+    // Per visible baby: (seen, its change counter in this snapshot).
+    let mut state: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
     for (row, baby) in &visible {
         let (Some(baby), Some(level)) = (baby, Level::parse(&row.access_level)) else {
             continue;
         };
         babies_out.push(BabyView::new(baby, level));
-        from.insert(baby.id, seen.get(&baby.id).copied().unwrap_or(0));
+        let from = seen.get(&baby.id).copied().unwrap_or(0);
+        state.insert(baby.id, (from, baby.change_counter));
     }
     let revoked: BTreeSet<Uuid> = seen
         .keys()
-        .filter(|b| !from.contains_key(b))
+        .filter(|b| !state.contains_key(b))
         .copied()
         .collect();
 
-    // Where the page ends, then exactly its rows of each kind. On PostgreSQL
-    // the walk must be an ordered index scan that stops early, whatever the
-    // planner believes of the table's size (it may never have been analyzed).
+    // On PostgreSQL each walk must be an ordered index scan that stops
+    // early, whatever the planner believes of the table's size (it may
+    // never have been analyzed).
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(
             "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off",
         )
         .await?;
     }
-    let (ranges, has_more) = page_ranges(&txn, &from, req.limit).await?;
-    let mut merged: Vec<Record> = vec![];
-    for kind in Kind::ALL {
-        merged.extend(changes(&txn, kind, &ranges).await?);
+    // Only babies whose counter moved past the cursor are walked, in id
+    // order, until the page is full in entries or estimated bytes.
+    let mut next: BTreeMap<Uuid, i64> = state.iter().map(|(b, (from, _))| (*b, *from)).collect();
+    let mut picked: Vec<Walked> = vec![];
+    let mut estimate: i64 = 0;
+    let mut has_more = false;
+    'babies: for (baby, (from, counter)) in &state {
+        if counter <= from {
+            continue;
+        }
+        let room = req.limit - picked.len() as u64;
+        if room == 0 {
+            has_more = true;
+            break;
+        }
+        let walked = walk(&txn, *baby, *from, room + 1).await?;
+        let exhausted = walked.len() as u64 <= room;
+        for w in walked {
+            let full = picked.len() as u64 == req.limit
+                || (!picked.is_empty() && estimate + w.bytes > PAGE_BYTES as i64);
+            if full {
+                has_more = true;
+                break 'babies;
+            }
+            estimate += w.bytes;
+            picked.push(w);
+        }
+        if exhausted {
+            // Every change of this baby up to its counter is in the page.
+            next.insert(*baby, *counter);
+        }
     }
+    let mut rows = read_rows(&txn, &picked).await?;
+    drop(picked);
     txn.commit().await?;
-    merged.sort_by_key(|r| (r.baby_id, r.version));
+    rows.sort_by_key(|r| (r.baby_id, r.version));
 
-    let mut next = from.clone();
-    let mut out: HashMap<Kind, Vec<Value>> = Kind::ALL.iter().map(|k| (*k, vec![])).collect();
-    for r in &merged {
-        next.insert(r.baby_id, r.version);
-        out.get_mut(&r.kind).expect("every kind").push(r.to_json());
+    // Serialise each entry once, stopping at the byte budget.
+    let mut changes: BTreeMap<&'static str, Vec<Box<RawValue>>> =
+        Kind::ALL.iter().map(|k| (k.as_str(), vec![])).collect();
+    let mut bytes = 0usize;
+    let mut entries = 0usize;
+    let mut cut: Option<Uuid> = None;
+    let mut last_included: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for r in rows {
+        let json = serde_json::value::to_raw_value(&r.to_json()).map_err(|_| ApiError::Internal)?;
+        if entries > 0 && bytes + json.get().len() > PAGE_BYTES {
+            cut = Some(r.baby_id);
+            break;
+        }
+        bytes += json.get().len() + 1;
+        entries += 1;
+        let at = next.entry(r.baby_id).or_default();
+        *at = Ord::max(*at, r.version);
+        last_included.insert(r.baby_id, r.version);
+        changes
+            .get_mut(r.kind.as_str())
+            .expect("every kind")
+            .push(json);
     }
-    let body = json!({
-        "cursor": cursor::encode(key, user, &next),
-        "hasMore": has_more,
-        "lastMutationId": last_mutation_id,
-        "babies": babies_out,
-        "revokedBabyIds": revoked,
-        "changes": {
-            "feed_log": out.remove(&Kind::Feed),
-            "sleep_log": out.remove(&Kind::Sleep),
-            "nappy_log": out.remove(&Kind::Nappy),
-        },
-    });
-    Ok(PullOutcome {
-        body,
-        entries: merged.len(),
-    })
+    if let Some(baby) = cut {
+        // The estimate fell short: everything from the cut on comes next time.
+        has_more = true;
+        for (b, v) in next.range_mut(baby..) {
+            let from = state.get(b).map_or(0, |s| s.0);
+            *v = match last_included.get(b) {
+                Some(included) if *b == baby => *included,
+                _ => from,
+            };
+        }
+    }
+    let body = PullBody {
+        cursor: cursor::encode(key, user, &next),
+        has_more,
+        last_mutation_id,
+        babies: babies_out,
+        revoked_baby_ids: revoked,
+        changes,
+    };
+    Ok(PullOutcome { body, entries })
 }

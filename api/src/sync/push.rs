@@ -284,7 +284,7 @@ fn raw_entity(m: &super::validate::RawMutation) -> &'static str {
 
 /// Applies a push. Either everything (outcomes and `lastMutationId`) commits,
 /// or nothing does.
-#[tracing::instrument(skip_all, err, fields(client.id = %req.client_id, mutations = req.mutations.len()))]
+#[tracing::instrument(skip_all, fields(client.id = %req.client_id, mutations = req.mutations.len()))]
 pub async fn push(
     db: &DatabaseConnection,
     user: &str,

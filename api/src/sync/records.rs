@@ -28,6 +28,14 @@ impl Kind {
         }
     }
 
+    /// The kind's free-text columns (what makes an entry large).
+    pub fn text_columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::Feed => &["notes", "estimated_source"],
+            Kind::Sleep | Kind::Nappy => &["notes"],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Feed => "feed_log",

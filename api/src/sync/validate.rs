@@ -369,6 +369,13 @@ fn timestamp(v: &Value, field: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>
     let t = DateTime::parse_from_rfc3339(s)
         .map_err(|_| bad())?
         .with_timezone(&Utc);
+    // chrono keeps a leap second (`:60`) as a nanosecond count past 10⁹,
+    // which databases would store as the next second: refused.
+    if chrono::Timelike::nanosecond(&t) >= 1_000_000_000 {
+        return Err(Rejection::invalid(format!(
+            "data.{field}: a leap second (:60) is not accepted"
+        )));
+    }
     let earliest = DateTime::parse_from_rfc3339("1900-01-01T00:00:00Z")
         .expect("valid")
         .with_timezone(&Utc);
@@ -719,6 +726,22 @@ mod tests {
         );
         let soon = (now() + TimeDelta::hours(23)).to_rfc3339();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": soon}});
+        assert!(parse_mutation(&raw(m), now()).is_ok());
+    }
+
+    #[test]
+    fn leap_seconds_are_invalid() {
+        let id = Uuid::new_v4();
+        for at in [
+            "2016-12-31T23:59:60.500Z",
+            "2016-12-31T23:59:60Z",
+            "2016-12-31T18:59:60-05:00",
+        ] {
+            let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": at}});
+            let err = parse_mutation(&raw(m), now()).unwrap_err();
+            assert!(err.message.contains("leap second"), "{at}: {}", err.message);
+        }
+        let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": "2016-12-31T23:59:59.999Z"}});
         assert!(parse_mutation(&raw(m), now()).is_ok());
     }
 

@@ -1,0 +1,199 @@
+//! The gate every `/api/*` request passes before its handler, cheapest check
+//! first, so that no caller can hold what others need:
+//!
+//! 1. the bearer token is verified (no database work);
+//! 2. the caller's rate limit is taken (a refused request does no database work);
+//! 3. the body is read whole, within `BODY_TIMEOUT_SECS` (else 408) and
+//!    `BODY_LIMIT_BYTES` of decompressed bytes (else 413), `gzip` decoded;
+//! 4. only then one of the `MAX_CONCURRENT_REQUESTS` slots is taken (none
+//!    free: 503 at once), so a slow body never holds a slot;
+//! 5. the user row is created or refreshed, and the handler runs.
+
+use std::io::Read;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http_body_util::BodyExt;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::{
+    AppState,
+    auth::bearer,
+    error::{ApiError, BodyLimit},
+};
+
+pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match admit(&state, req).await {
+        Ok((req, slot)) => {
+            let response = next.run(req).await;
+            drop(slot);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn admit(
+    state: &AppState,
+    req: Request,
+) -> Result<(Request, OwnedSemaphorePermit), ApiError> {
+    let claims = state.auth.verify(bearer(req.headers())?).await?;
+    crate::record_user(&claims.sub);
+    if let Err(wait) = state.limiter.check(&claims.sub) {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        });
+    }
+    let (mut parts, body) = req.into_parts();
+    let limit = state.config.body_limit_bytes;
+    let body = read_body(&mut parts, body, limit, state.config.body_timeout_secs).await?;
+    parts.extensions.insert(BodyLimit(limit));
+    let slot = state.slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Unavailable("the server is at capacity; nothing was written; retry later".into())
+    })?;
+    let user = state.auth.remember(&state.db, claims).await?;
+    parts.extensions.insert(user);
+    Ok((Request::from_parts(parts, body), slot))
+}
+
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let mut out = Encoding::Identity;
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = value.to_str().unwrap_or("?");
+        for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            match coding.to_ascii_lowercase().as_str() {
+                "identity" => {}
+                "gzip" | "x-gzip" if matches!(out, Encoding::Identity) => out = Encoding::Gzip,
+                _ => {
+                    return Err(ApiError::UnsupportedEncoding(
+                        coding.chars().take(40).collect(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The whole body, decoded, within the limit and the body timeout.
+async fn read_body(
+    parts: &mut Parts,
+    body: Body,
+    limit: usize,
+    timeout_secs: u64,
+) -> Result<Body, ApiError> {
+    let encoding = encoding(&parts.headers)?;
+    if http_body::Body::size_hint(&body).exact() == Some(0) {
+        return Ok(body);
+    }
+    let too_large = ApiError::PayloadTooLarge { limit };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large);
+    }
+    let collect = async {
+        let mut body = body;
+        let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::invalid(format!("could not read the request body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf)
+    };
+    let raw = tokio::time::timeout(std::time::Duration::from_secs(timeout_secs), collect)
+        .await
+        .map_err(|_| ApiError::RequestTimeout { secs: timeout_secs })??;
+    let bytes = match encoding {
+        Encoding::Identity => raw,
+        Encoding::Gzip => {
+            parts.headers.remove(header::CONTENT_ENCODING);
+            gunzip(&raw, limit)?
+        }
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok(Body::from(Bytes::from(bytes)))
+}
+
+/// Decompresses at most `limit + 1` bytes: a bomb is refused after `limit`.
+fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::invalid("the request body is not valid gzip"))?;
+    if out.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gunzip_stops_at_the_limit() {
+        assert_eq!(gunzip(&gz(b"hello"), 5).unwrap(), b"hello");
+        let bomb = gz(&vec![0u8; 10_000_000]);
+        assert!(bomb.len() < 20_000);
+        assert!(matches!(
+            gunzip(&bomb, 1024),
+            Err(ApiError::PayloadTooLarge { limit: 1024 })
+        ));
+        assert!(matches!(
+            gunzip(b"not gzip", 1024),
+            Err(ApiError::InvalidRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn only_gzip_and_identity_are_taken() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_str(v).unwrap());
+            encoding(&h)
+        };
+        assert!(matches!(with("gzip"), Ok(Encoding::Gzip)));
+        assert!(matches!(with("identity"), Ok(Encoding::Identity)));
+        assert!(matches!(with("GZIP"), Ok(Encoding::Gzip)));
+        for bad in ["br", "deflate", "gzip, br", "gzip, gzip"] {
+            assert!(
+                matches!(with(bad), Err(ApiError::UnsupportedEncoding(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            encoding(&HeaderMap::new()),
+            Ok(Encoding::Identity)
+        ));
+    }
+}
