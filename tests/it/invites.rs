@@ -318,7 +318,7 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
         .post("/api/invites/accept", &bob, json!({"token": vi["token"]}))
         .await;
     assert_eq!(r.body, json!({"babyId": id, "accessLevel": "editor"}));
-    // A higher invite: bob rises to owner, and the invite is still not used.
+    // A higher invite: bob rises to owner, which uses the invite once.
     let ow = invite("owner").await;
     let r = app
         .post("/api/invites/accept", &bob, json!({"token": ow["token"]}))
@@ -331,7 +331,7 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
         .iter()
         .map(|i| i["usesCount"].as_i64().unwrap())
         .collect();
-    assert_eq!(uses, vec![1, 0, 0]);
+    assert_eq!(uses, vec![1, 0, 1]);
     // The owner herself accepting keeps owner.
     let r = app
         .post("/api/invites/accept", &alice, json!({"token": vi["token"]}))
