@@ -207,8 +207,14 @@ pub async fn serve(
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     _ = stop.changed(), if !closing => {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
+                        if matches!(activity.deadline(&limits), Deadline::None) {
+                            // A request in flight: let it finish, then close.
+                            closing = true;
+                            conn.as_mut().graceful_shutdown();
+                        } else {
+                            // Idle, or a head still arriving: nothing to wait for.
+                            break;
+                        }
                     }
                     () = activity.changed.notified() => {}
                     () = sleep_until(at), if at.is_some() => {

@@ -363,6 +363,39 @@ async fn slow_and_idle_connections_are_closed(backend: Backend) {
     eprintln!("slowloris: victim served in {victim_ms} ms behind 40 slow connections (cap 16)");
 }
 
+/// Slow and idle connections do not hold up SIGTERM: the process exits 0
+/// well within the header timeout (10 s by default).
+async fn open_connections_do_not_hold_up_shutdown(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let env = db_env(&db);
+    let mut server = ServerProcess::start(db.dir.path(), &as_refs(&env));
+    let mut held = vec![];
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(idle.read(&mut buf).await.unwrap() > 0);
+    let started = Instant::now();
+    server.signal(libc::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(8)))
+        .await
+        .unwrap()
+        .expect("exits within 8 s");
+    assert!(status.success(), "{status:?}");
+    eprintln!(
+        "shutdown with 21 open connections: {} ms",
+        started.elapsed().as_millis()
+    );
+}
+
 /// Big pulls are bounded in bytes (about 4 MiB of entries a page), compressed
 /// when asked, complete across pages, and 24 at once leave the server's peak
 /// memory bounded.
@@ -740,6 +773,7 @@ both!(
     a_one_use_invite_raises_one_caregiver,
     slow_bodies_hold_no_slot,
     slow_and_idle_connections_are_closed,
+    open_connections_do_not_hold_up_shutdown,
     big_pulls_are_bounded,
     compressed_request_bodies,
     the_rate_limit_comes_before_the_database,
