@@ -4,7 +4,9 @@
 //! 1. the bearer token is verified (no database work);
 //! 2. the caller's rate limit is taken (a refused request does no database work);
 //! 3. the body is read whole, within `BODY_TIMEOUT_SECS` (else 408) and
-//!    `BODY_LIMIT_BYTES` of decompressed bytes (else 413), `gzip` decoded;
+//!    `BODY_LIMIT_BYTES` of decompressed bytes (else 413), `gzip` decoded; a
+//!    user sends at most [`crate::limits::BODIES_PER_USER`] bodies at once (else 429), so one
+//!    caller's slow bodies hold a bounded amount of memory;
 //! 4. only then one of the `MAX_CONCURRENT_REQUESTS` slots is taken (none
 //!    free: 503 at once), so a slow body never holds a slot;
 //! 5. the user row is created or refreshed, and the handler runs.
@@ -51,7 +53,17 @@ async fn admit(
     }
     let (mut parts, body) = req.into_parts();
     let limit = state.config.body_limit_bytes;
-    let body = read_body(&mut parts, body, limit, state.config.body_timeout_secs).await?;
+    let body = if http_body::Body::size_hint(&body).exact() == Some(0) {
+        body
+    } else {
+        let _upload = state
+            .uploads
+            .start(&claims.sub)
+            .ok_or(ApiError::RateLimited {
+                retry_after_secs: 1,
+            })?;
+        read_body(&mut parts, body, limit, state.config.body_timeout_secs).await?
+    };
     parts.extensions.insert(BodyLimit(limit));
     let slot = state.slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::Unavailable("the server is at capacity; nothing was written; retry later".into())
@@ -93,9 +105,6 @@ async fn read_body(
     timeout_secs: u64,
 ) -> Result<Body, ApiError> {
     let encoding = encoding(&parts.headers)?;
-    if http_body::Body::size_hint(&body).exact() == Some(0) {
-        return Ok(body);
-    }
     let too_large = ApiError::PayloadTooLarge { limit };
     let declared = parts
         .headers

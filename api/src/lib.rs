@@ -56,6 +56,8 @@ pub struct AppState {
     pub limiter: Arc<limits::RateLimiter>,
     /// `MAX_CONCURRENT_REQUESTS`: taken once a request's body is in.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Request bodies being received, per user.
+    pub uploads: Arc<limits::Uploads>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -65,6 +67,7 @@ impl AppState {
         Self {
             limiter: Arc::new(limiter),
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
+            uploads: Arc::default(),
             metrics: metrics::handle(),
             db,
             config: Arc::new(config),

@@ -58,6 +58,52 @@ impl RateLimiter {
     }
 }
 
+/// How many request bodies each user may be sending at once: a caller's
+/// stalled or slow bodies hold at most this many buffers (of up to
+/// `BODY_LIMIT_BYTES` each), and never another user's.
+pub const BODIES_PER_USER: usize = 8;
+
+/// Bodies in flight per user.
+#[derive(Default)]
+pub struct Uploads {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One body in flight; the count goes down when it is dropped.
+pub struct Upload<'a> {
+    uploads: &'a Uploads,
+    user: String,
+}
+
+impl Uploads {
+    /// Counts one more body for `user`, or `None` when they have
+    /// [`BODIES_PER_USER`] in flight already.
+    pub fn start(&self, user: &str) -> Option<Upload<'_>> {
+        let mut open = self.open.lock().expect("uploads");
+        let n = open.entry(user.to_owned()).or_insert(0);
+        if *n >= BODIES_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(Upload {
+            uploads: self,
+            user: user.to_owned(),
+        })
+    }
+}
+
+impl Drop for Upload<'_> {
+    fn drop(&mut self) {
+        let mut open = self.uploads.open.lock().expect("uploads");
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +120,18 @@ mod tests {
         std::thread::sleep(Duration::from_millis(120));
         assert!(l.check("a").is_ok());
         assert!(RateLimiter::new(0.0, 1).check("a").is_ok());
+    }
+
+    #[test]
+    fn bodies_per_user_are_counted_and_released() {
+        let u = Uploads::default();
+        let held: Vec<_> = (0..BODIES_PER_USER)
+            .map(|_| u.start("a").unwrap())
+            .collect();
+        assert!(u.start("a").is_none());
+        assert!(u.start("b").is_some(), "per user");
+        drop(held);
+        assert!(u.start("a").is_some());
+        assert!(u.open.lock().unwrap().len() <= 1, "no entry left behind");
     }
 }

@@ -263,26 +263,31 @@ async fn a_one_use_invite_raises_one_caregiver(backend: Backend) {
     assert_eq!(used, vec![&json!(1)]);
 }
 
+/// Opens a push whose body stalls after its first bytes.
+async fn stalled_push(addr: std::net::SocketAddr, token: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/sync/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"protocolVersion\":1,"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
 /// Bodies that trickle hold no request slot: with 4 slots and 12 stalled
-/// pushes, another user's requests are served, and each stalled push gets 408.
+/// pushes (three accounts), another user's requests are served, and each
+/// stalled push gets 408. One account sends at most 8 bodies at once.
 async fn slow_bodies_hold_no_slot(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
         c.max_concurrent_requests = 4;
         c.body_timeout_secs = 2;
     })
     .await;
-    let mallory = app.token("mallory");
     let victim = app.token("victim");
     let baby = baby_id(&app, &victim, "Ada").await;
     let mut stalled = vec![];
-    for _ in 0..12 {
-        let mut s = TcpStream::connect(app.addr).await.unwrap();
-        let head = format!(
-            "POST /api/sync/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {mallory}\r\n\
-             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"protocolVersion\":1,"
-        );
-        s.write_all(head.as_bytes()).await.unwrap();
-        stalled.push(s);
+    for i in 0..12 {
+        stalled.push(stalled_push(app.addr, &app.token(&format!("mallory-{}", i % 3))).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
@@ -305,6 +310,20 @@ async fn slow_bodies_hold_no_slot(backend: Backend) {
         assert!(answer.contains("\"request_timeout\""), "{answer}");
     }
     eprintln!("slow bodies: victim served in {victim_ms} ms while 12 bodies stalled");
+
+    // One account: 8 bodies at once, the 9th is 429 at once.
+    let oscar = app.token("oscar");
+    let mut held = vec![];
+    for _ in 0..8 {
+        held.push(stalled_push(app.addr, &oscar).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ninth = stalled_push(app.addr, &oscar).await;
+    let answer = read_until_closed(&mut ninth, Duration::from_secs(1)).await;
+    let answer = answer.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.contains("\"rate_limited\""), "{answer}");
+    drop(held);
 }
 
 /// Slowloris and idle connections are closed; more than `MAX_CONNECTIONS`
