@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -235,6 +236,7 @@ class Server:
             except (ProcessLookupError, PermissionError):
                 pass
         self.log_file.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
         if self in LIVE:
             LIVE.remove(self)
         if self.dbname:
@@ -525,7 +527,7 @@ def attack_metrics(srv):
 
 def attack_babies(srv):
     mallory, victim = srv.token("mallory"), srv.token("victim")
-    created, stop_status, stop_body = 0, None, ""
+    created, stop_status, stop_body = 0, "nothing (no limit up to 1000)", ""
     deadline = time.monotonic() + 300
     t0 = time.monotonic()
     for i in range(1000):
