@@ -10,55 +10,14 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use crate::error::ApiError;
 
 /// Access levels, ordered: a higher level can do all a lower one can.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum Level {
-    Viewer,
-    Editor,
-    Owner,
-}
+pub use entity::enums::AccessLevel as Level;
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Viewer => "viewer",
-            Level::Editor => "editor",
-            Level::Owner => "owner",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "viewer" => Some(Level::Viewer),
-            "editor" => Some(Level::Editor),
-            "owner" => Some(Level::Owner),
-            _ => None,
-        }
-    }
-
-    pub fn allows(self, action: Action) -> bool {
-        match action {
-            Action::Read => true,
-            Action::Write => self >= Level::Editor,
-            Action::Manage => self == Level::Owner,
-        }
-    }
-}
-
-impl serde::Serialize for Level {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Level {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Level::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown access level {s:?}, expected owner, editor or viewer"
-            ))
-        })
+/// Does `level` allow `action`?
+pub fn allows(level: Level, action: Action) -> bool {
+    match action {
+        Action::Read => true,
+        Action::Write => level >= Level::Editor,
+        Action::Manage => level == Level::Owner,
     }
 }
 
@@ -82,7 +41,7 @@ pub async fn level_of<C: ConnectionTrait>(
     Ok(baby_access::Entity::find_by_id((baby, user.to_owned()))
         .one(db)
         .await?
-        .and_then(|row| Level::parse(&row.access_level)))
+        .map(|row| row.access_level))
 }
 
 /// The caller's levels on each of `babies` they can access (others are absent).
@@ -102,7 +61,7 @@ pub async fn levels_of<C: ConnectionTrait>(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|r| Some((r.baby_id, Level::parse(&r.access_level)?)))
+        .map(|r| (r.baby_id, r.access_level))
         .collect())
 }
 
@@ -121,8 +80,8 @@ pub async fn authorize<C: ConnectionTrait>(
     let Some((row, Some(model))) = found else {
         return Err(ApiError::not_found("baby"));
     };
-    let level = Level::parse(&row.access_level).ok_or(ApiError::Internal)?;
-    if !level.allows(action) {
+    let level = row.access_level;
+    if !allows(level, action) {
         return Err(ApiError::Forbidden(format!(
             "{} access does not allow this on the baby",
             level.as_str()
@@ -187,7 +146,7 @@ pub async fn owner_count<C: ConnectionTrait>(db: &C, baby: Uuid) -> Result<u64, 
     use sea_orm::PaginatorTrait;
     Ok(baby_access::Entity::find()
         .filter(baby_access::Column::BabyId.eq(baby))
-        .filter(baby_access::Column::AccessLevel.eq(Level::Owner.as_str()))
+        .filter(baby_access::Column::AccessLevel.eq(Level::Owner))
         .count(db)
         .await?)
 }
@@ -198,14 +157,14 @@ mod tests {
 
     #[test]
     fn levels_allow_what_the_protocol_says() {
-        assert!(Level::Viewer.allows(Action::Read));
-        assert!(!Level::Viewer.allows(Action::Write));
-        assert!(!Level::Viewer.allows(Action::Manage));
-        assert!(Level::Editor.allows(Action::Write));
-        assert!(!Level::Editor.allows(Action::Manage));
-        assert!(Level::Owner.allows(Action::Manage));
+        assert!(allows(Level::Viewer, Action::Read));
+        assert!(!allows(Level::Viewer, Action::Write));
+        assert!(!allows(Level::Viewer, Action::Manage));
+        assert!(allows(Level::Editor, Action::Write));
+        assert!(!allows(Level::Editor, Action::Manage));
+        assert!(allows(Level::Owner, Action::Manage));
         assert!(Level::Owner > Level::Editor && Level::Editor > Level::Viewer);
-        for l in [Level::Viewer, Level::Editor, Level::Owner] {
+        for l in Level::ALL.iter().copied() {
             assert_eq!(Level::parse(l.as_str()), Some(l));
         }
         assert_eq!(Level::parse("admin"), None);

@@ -15,25 +15,7 @@ use crate::{
     time::{now, ts, ts_opt},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Gender {
-    Male,
-    Female,
-    Other,
-    Unknown,
-}
-
-impl Gender {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Gender::Male => "male",
-            Gender::Female => "female",
-            Gender::Other => "other",
-            Gender::Unknown => "unknown",
-        }
-    }
-}
+pub use entity::enums::Gender;
 
 /// `POST /api/babies`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -78,7 +60,7 @@ pub struct BabyView {
     pub id: Uuid,
     pub name: String,
     pub birth_date: Option<NaiveDate>,
-    pub gender: Option<String>,
+    pub gender: Option<Gender>,
     pub access_level: Level,
     pub created_at: String,
     pub updated_at: String,
@@ -91,13 +73,19 @@ impl BabyView {
             id: m.id,
             name: m.name.clone(),
             birth_date: m.birth_date,
-            gender: m.gender.clone(),
+            gender: m.gender,
             access_level: level,
             created_at: ts(&m.created_at),
             updated_at: ts(&m.updated_at),
             archived_at: ts_opt(&m.archived_at),
         }
     }
+}
+
+/// `GET /api/babies/{id}/caregivers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaregiverList {
+    pub caregivers: Vec<CaregiverView>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -158,7 +146,7 @@ pub async fn create(
         id: Set(id),
         name: Set(name),
         birth_date: Set(birth_date),
-        gender: Set(new.gender.map(|g| g.as_str().to_owned())),
+        gender: Set(new.gender),
         change_counter: Set(0),
         created_at: Set(t),
         updated_at: Set(t),
@@ -177,7 +165,7 @@ pub async fn create(
     baby_access::Entity::insert(baby_access::ActiveModel {
         baby_id: Set(id),
         user_id: Set(user.to_owned()),
-        access_level: Set(Level::Owner.as_str().to_owned()),
+        access_level: Set(Level::Owner),
         created_at: Set(t),
         updated_at: Set(t),
     })
@@ -215,7 +203,12 @@ async fn existing_for<C: ConnectionTrait>(
 }
 
 /// Every baby the caller can access, archived ones included.
-pub async fn list(db: &DatabaseConnection, user: &str) -> Result<Vec<BabyView>, ApiError> {
+/// Every baby `user` can access, with their level, in the order they got
+/// access (archived ones included).
+pub async fn accessible<C: ConnectionTrait>(
+    db: &C,
+    user: &str,
+) -> Result<Vec<(babies::Model, Level)>, ApiError> {
     let rows = baby_access::Entity::find()
         .filter(baby_access::Column::UserId.eq(user))
         .find_also_related(babies::Entity)
@@ -225,8 +218,24 @@ pub async fn list(db: &DatabaseConnection, user: &str) -> Result<Vec<BabyView>, 
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(row, baby)| Some(BabyView::new(&baby?, Level::parse(&row.access_level)?)))
+        .filter_map(|(row, baby)| Some((baby?, row.access_level)))
         .collect())
+}
+
+/// `GET /api/babies`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BabyList {
+    pub babies: Vec<BabyView>,
+}
+
+pub async fn list<C: ConnectionTrait>(db: &C, user: &str) -> Result<BabyList, ApiError> {
+    let babies = accessible(db, user).await?;
+    Ok(BabyList {
+        babies: babies
+            .iter()
+            .map(|(b, level)| BabyView::new(b, *level))
+            .collect(),
+    })
 }
 
 pub async fn get(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
@@ -264,7 +273,7 @@ pub async fn update(
         active.birth_date = Set(birth_date);
     }
     if let Some(gender) = patch.gender {
-        active.gender = Set(gender.map(|g| g.as_str().to_owned()));
+        active.gender = Set(gender);
     }
     if active.is_changed() {
         active.updated_at = Set(now());
@@ -312,7 +321,7 @@ pub async fn caregivers(
 
 fn caregiver_view(row: baby_access::Model, user: Option<users::Model>) -> Option<CaregiverView> {
     Some(CaregiverView {
-        access_level: Level::parse(&row.access_level)?,
+        access_level: row.access_level,
         since: ts(&row.created_at),
         display_name: user.and_then(|u| u.display_name),
         user_id: row.user_id,
@@ -333,7 +342,7 @@ pub async fn set_caregiver(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("caregiver"))?;
-    let current = Level::parse(&row.access_level).ok_or(ApiError::Internal)?;
+    let current = row.access_level;
     if current == Level::Owner && level != Level::Owner && access::owner_count(&txn, id).await? <= 1
     {
         return Err(ApiError::LastOwner(
@@ -342,7 +351,7 @@ pub async fn set_caregiver(
     }
     let row = if current != level {
         let mut active = row.into_active_model();
-        active.access_level = Set(level.as_str().to_owned());
+        active.access_level = Set(level);
         active.updated_at = Set(now());
         active.update(&txn).await?
     } else {
@@ -377,7 +386,7 @@ pub async fn remove_caregiver(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("caregiver"))?;
-    if row.access_level == Level::Owner.as_str() && access::owner_count(&txn, id).await? <= 1 {
+    if row.access_level == Level::Owner && access::owner_count(&txn, id).await? <= 1 {
         return Err(ApiError::LastOwner(
             "the baby would be left without an owner".into(),
         ));

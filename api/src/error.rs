@@ -1,14 +1,14 @@
 //! One error type for every route, rendered as the PROTOCOL.md error body:
-//! `{"error": {"code", "message", "details"?}}`.
+//! `{"error": {"code", "message", "details"?}}`. Every error body (405 and
+//! readiness included) is made here.
 
 use axum::{
     Json,
-    extract::{FromRequest, Request, rejection::BytesRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use sea_orm::{DbErr, RuntimeErr};
-use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,31 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
     #[error("internal error")]
     Internal,
+}
+
+/// The body of every non-2xx response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_request`, `unsupported_protocol_version`, `unauthorized`,
+    /// `forbidden`, `not_found`, `method_not_allowed`, `request_timeout`,
+    /// `out_of_order`, `last_owner`, `conflict`, `limit_reached`,
+    /// `invite_unusable`, `payload_too_large`, `too_many_mutations`,
+    /// `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`.
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
 }
 
 impl ApiError {
@@ -99,6 +122,7 @@ impl ApiError {
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +145,7 @@ impl ApiError {
             Self::LimitReached { .. } => "limit_reached",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
     }
@@ -140,13 +165,20 @@ impl ApiError {
         }
     }
 
-    /// The PROTOCOL.md error body.
-    pub fn body(&self) -> Value {
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        if let Some(details) = self.details() {
-            error["details"] = details;
+    /// What goes in the error body's `error`.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+            details: self.details(),
         }
-        json!({ "error": error })
+    }
+
+    /// The PROTOCOL.md error body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.detail(),
+        }
     }
 }
 
@@ -223,204 +255,5 @@ impl From<sea_orm::TransactionError<ApiError>> for ApiError {
             sea_orm::TransactionError::Connection(e) => e.into(),
             sea_orm::TransactionError::Transaction(e) => e,
         }
-    }
-}
-
-/// A JSON body extractor whose every rejection is an [`ApiError`]: 415 for a
-/// body that is not JSON, 413 over the limit, 400 naming the offending field.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_json_body(req, state).await?;
-        parse_json(&bytes).map(ApiJson)
-    }
-}
-
-/// Checks the content type and buffers the body within the configured limit.
-pub async fn read_json_body<S: Send + Sync>(
-    req: Request,
-    state: &S,
-) -> Result<axum::body::Bytes, ApiError> {
-    if !is_json_content_type(req.headers()) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let limit = req
-        .extensions()
-        .get::<BodyLimit>()
-        .map(|l| l.0)
-        .unwrap_or(usize::MAX);
-    axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection: BytesRejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::invalid(format!("could not read the request body: {rejection}"))
-            }
-        })
-}
-
-/// Parses JSON, naming the field at fault in the message.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            ApiError::invalid(format!("malformed JSON: {inner}"))
-        } else {
-            ApiError::invalid_field(&path, strip_position(&inner.to_string()))
-        }
-    })?;
-    Ok(value)
-}
-
-/// Parses a JSON document into a `Value`, refusing duplicate object keys
-/// (which `serde_json` would otherwise resolve silently, last one winning).
-pub fn parse_json_strict(bytes: &[u8]) -> Result<Value, ApiError> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
-    value.map_err(|e| {
-        ApiError::invalid(format!(
-            "malformed JSON: {}",
-            strip_position(&e.to_string())
-        ))
-    })
-}
-
-struct StrictValue;
-
-impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(StrictValue)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for StrictValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(StrictValue)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(StrictValue)? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
-            }
-            let v = map.next_value_seed(StrictValue)?;
-            out.insert(key, v);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-fn strip_position(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
-}
-
-fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-}
-
-/// A path extractor whose rejection is a 400 in the error shape.
-pub struct ApiPath<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + Send,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        // Nothing is named with a NUL (and PostgreSQL text cannot hold one).
-        if parts.uri.path().contains("%00") {
-            return Err(ApiError::NotFound("nothing has that name".into()));
-        }
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| ApiPath(p.0))
-            .map_err(|e| ApiError::invalid(format!("bad path parameter: {}", e.body_text())))
-    }
-}
-
-/// The body limit in force, put in request extensions so rejections can name it.
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimit(pub usize);
-
-/// 405 in the error body shape (the route exists, the method does not).
-pub struct MethodNotAllowed;
-
-impl IntoResponse for MethodNotAllowed {
-    fn into_response(self) -> Response {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            Json(json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}})),
-        )
-            .into_response()
     }
 }

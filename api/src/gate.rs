@@ -23,11 +23,7 @@ use axum::{
 use http_body_util::BodyExt;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{
-    AppState,
-    auth::bearer,
-    error::{ApiError, BodyLimit},
-};
+use crate::{AppState, auth::bearer, error::ApiError, extract::BodyLimit};
 
 pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match admit(&state, req).await {

@@ -36,6 +36,12 @@ pub struct NewInvite {
     pub max_uses: Option<i64>,
 }
 
+/// `GET /api/babies/{id}/invites`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InviteList {
+    pub invites: Vec<InviteView>,
+}
+
 /// `POST /api/invites/accept`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -90,7 +96,7 @@ fn new_token() -> String {
 fn view(m: &baby_invites::Model) -> Option<InviteView> {
     Some(InviteView {
         id: m.id,
-        access_level: Level::parse(&m.access_level)?,
+        access_level: m.access_level,
         expires_at: ts(&m.expires_at),
         max_uses: m.max_uses,
         uses_count: m.uses_count,
@@ -150,7 +156,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         baby_id: Set(baby),
         token_hash: Set(hash(&token)),
-        access_level: Set(new.access_level.as_str().to_owned()),
+        access_level: Set(new.access_level),
         expires_at: Set(t + TimeDelta::hours(hours)),
         max_uses: Set(max_uses),
         uses_count: Set(0),
@@ -253,7 +259,7 @@ pub async fn accept(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("invite"))?;
-    let offered = Level::parse(&invite.access_level).ok_or(ApiError::Internal)?;
+    let offered = invite.access_level;
     let t = now();
     let existing = access::level_of(&txn, user, invite.baby_id).await?;
     if let Some(current) = existing
@@ -290,10 +296,7 @@ pub async fn accept(
     }
     if existing.is_some() {
         baby_access::Entity::update_many()
-            .col_expr(
-                baby_access::Column::AccessLevel,
-                Expr::value(offered.as_str()),
-            )
+            .col_expr(baby_access::Column::AccessLevel, Expr::value(offered))
             .col_expr(baby_access::Column::UpdatedAt, Expr::value(t))
             .filter(baby_access::Column::BabyId.eq(invite.baby_id))
             .filter(baby_access::Column::UserId.eq(user))
@@ -303,7 +306,7 @@ pub async fn accept(
         baby_access::Entity::insert(baby_access::ActiveModel {
             baby_id: Set(invite.baby_id),
             user_id: Set(user.to_owned()),
-            access_level: Set(offered.as_str().to_owned()),
+            access_level: Set(offered),
             created_at: Set(t),
             updated_at: Set(t),
         })

@@ -12,8 +12,10 @@ pub mod config;
 pub mod cors;
 pub mod db;
 pub mod error;
+pub mod extract;
 pub mod gate;
 pub mod invites;
+pub mod kinds;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -57,7 +59,12 @@ pub struct AppState {
     /// `MAX_CONCURRENT_REQUESTS`: taken once a request's body is in.
     pub slots: Arc<tokio::sync::Semaphore>,
     /// Request bodies being received, per user.
-    pub uploads: Arc<limits::Uploads>,
+    pub uploads: Arc<limits::InFlight>,
+    /// Pulls running, per user.
+    pub pulls: Arc<limits::InFlight>,
+    /// Pulls running at once, process-wide: half the pool, so that pulls
+    /// never take every connection from other requests.
+    pub pull_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -67,7 +74,11 @@ impl AppState {
         Self {
             limiter: Arc::new(limiter),
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
-            uploads: Arc::default(),
+            uploads: Arc::new(limits::InFlight::new(limits::BODIES_PER_USER)),
+            pulls: Arc::new(limits::InFlight::new(limits::PULLS_PER_USER)),
+            pull_slots: Arc::new(tokio::sync::Semaphore::new(
+                (config.db_max_connections as usize / 2).max(1),
+            )),
             metrics: metrics::handle(),
             db,
             config: Arc::new(config),
@@ -97,7 +108,7 @@ pub fn build_app(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .merge(api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { error::MethodNotAllowed.into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -63,38 +63,48 @@ impl RateLimiter {
 /// `BODY_LIMIT_BYTES` each), and never another user's.
 pub const BODIES_PER_USER: usize = 8;
 
-/// Bodies in flight per user.
-#[derive(Default)]
-pub struct Uploads {
+/// How many pulls each user may have running at once (each holds a database
+/// connection and up to a page in memory).
+pub const PULLS_PER_USER: usize = 4;
+
+/// Things in flight per user, up to a limit each.
+pub struct InFlight {
+    limit: usize,
     open: Mutex<HashMap<String, usize>>,
 }
 
-/// One body in flight; the count goes down when it is dropped.
-pub struct Upload<'a> {
-    uploads: &'a Uploads,
+/// One thing in flight; the count goes down when it is dropped.
+pub struct Started<'a> {
+    of: &'a InFlight,
     user: String,
 }
 
-impl Uploads {
-    /// Counts one more body for `user`, or `None` when they have
-    /// [`BODIES_PER_USER`] in flight already.
-    pub fn start(&self, user: &str) -> Option<Upload<'_>> {
-        let mut open = self.open.lock().expect("uploads");
+impl InFlight {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one more for `user`, or `None` when they are at the limit.
+    pub fn start(&self, user: &str) -> Option<Started<'_>> {
+        let mut open = self.open.lock().expect("in flight");
         let n = open.entry(user.to_owned()).or_insert(0);
-        if *n >= BODIES_PER_USER {
+        if *n >= self.limit {
             return None;
         }
         *n += 1;
-        Some(Upload {
-            uploads: self,
+        Some(Started {
+            of: self,
             user: user.to_owned(),
         })
     }
 }
 
-impl Drop for Upload<'_> {
+impl Drop for Started<'_> {
     fn drop(&mut self) {
-        let mut open = self.uploads.open.lock().expect("uploads");
+        let mut open = self.of.open.lock().expect("in flight");
         if let Some(n) = open.get_mut(&self.user) {
             *n -= 1;
             if *n == 0 {
@@ -124,7 +134,7 @@ mod tests {
 
     #[test]
     fn bodies_per_user_are_counted_and_released() {
-        let u = Uploads::default();
+        let u = InFlight::new(BODIES_PER_USER);
         let held: Vec<_> = (0..BODIES_PER_USER)
             .map(|_| u.start("a").unwrap())
             .collect();

@@ -1,96 +1,56 @@
 //! The OpenAPI 3.1 document of every route, generated from the handlers'
-//! annotations and the types they take and give; served at `/openapi.json`.
-//! The schemas below describe bodies the code builds as JSON values.
-#![allow(dead_code)]
+//! annotations and the very types they take and give; served at
+//! `/openapi.json`. Log kinds come from [`crate::kinds::KINDS`]: each kind's
+//! Entry and patch schemas, `entity` as an enum of their names, and `data`
+//! as a `oneOf` per kind.
 
 use axum::{Json, response::IntoResponse};
-use serde_json::Value;
 use utoipa::{
     IntoResponses, Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, RefOr, Schema, Type,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use crate::{
     access::Level,
-    babies::{BabyPatch, BabyView, CaregiverView, Gender, NewBaby},
-    invites::{AcceptInvite, Accepted, InviteCreated, InviteView, NewInvite},
-    routes::{self, babies::SetLevel},
+    babies::{BabyList, BabyPatch, BabyView, CaregiverList, CaregiverView, Gender, NewBaby},
+    error::{ErrorBody, ErrorDetail},
+    invites::{AcceptInvite, Accepted, InviteCreated, InviteList, InviteView, NewInvite},
+    kinds::{CommonData, KINDS},
+    routes::{self, babies::SetLevel, health::Health, me::Me},
+    sync::{
+        plan::{MutationResult, RejectCode},
+        pull::PullBody,
+        push::PushAnswer,
+        validate::Op,
+    },
 };
 
-/// The error body of every non-2xx response.
-#[derive(ToSchema)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    /// `invalid_request`, `unsupported_protocol_version`, `unauthorized`,
-    /// `forbidden`, `not_found`, `out_of_order`, `last_owner`, `conflict`,
-    /// `invite_unusable`, `payload_too_large`, `too_many_mutations`,
-    /// `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`,
-    /// `method_not_allowed`.
-    code: String,
-    /// What went wrong, for a person.
-    message: String,
-    #[schema(value_type = Option<Object>)]
-    details: Option<Value>,
-}
-
-/// `{"status": "ok"}`.
-#[derive(ToSchema)]
-pub struct Status {
-    status: String,
-}
-
-/// `/health/ready` when the database is out of reach or migrations are pending.
-#[derive(ToSchema)]
-pub struct NotReady {
-    /// `unavailable`.
-    status: String,
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Me {
-    user_id: String,
-    display_name: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct BabyList {
-    babies: Vec<BabyView>,
-}
-
-#[derive(ToSchema)]
-pub struct CaregiverList {
-    caregivers: Vec<CaregiverView>,
-}
-
-#[derive(ToSchema)]
-pub struct InviteList {
-    invites: Vec<InviteView>,
-}
-
-/// One client mutation. A mutation whose `entity`, `op` or `data` is wrong is
-/// answered `rejected`/`invalid` (not a 400); only its `id` must be right.
+/// One client mutation, as sent. Push reads it by hand (a mutation whose
+/// `entity`, `op` or `data` is wrong is answered `rejected`/`invalid`, not a
+/// 400; only its `id` must be right), so this type only documents it.
+#[allow(dead_code)]
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct MutationIn {
     /// Consecutive per client, from 1.
     #[schema(minimum = 1)]
     id: i64,
-    /// `feed_log`, `sleep_log` or `nappy_log`.
+    #[schema(schema_with = entity_names)]
     entity: String,
-    /// `create`, `update` or `delete`.
-    op: String,
-    /// The entry's fields (camelCase), with its `id` (and `babyId` to create).
-    #[schema(value_type = Object)]
-    data: Value,
+    op: Op,
+    /// The entry's `id`, and for `create` its `babyId` and `startedAt`; the
+    /// fields of the mutation's entity.
+    #[schema(schema_with = mutation_data)]
+    data: serde_json::Value,
+    /// `update` and `delete` only.
     base_version: Option<i64>,
 }
 
+/// `POST /api/sync/push`, as sent (read by hand, see [`MutationIn`]).
+#[allow(dead_code)]
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct PushBody {
@@ -102,32 +62,11 @@ pub struct PushBody {
     mutations: Vec<MutationIn>,
 }
 
-/// A mutation's outcome.
-#[derive(ToSchema)]
-pub struct MutationResult {
-    id: i64,
-    /// `applied`, `duplicate` or `rejected`.
-    status: String,
-    /// The record's version after an `applied` mutation.
-    version: Option<i64>,
-    /// For `rejected`: `invalid`, `forbidden`, `not_found` or `conflict`.
-    code: Option<String>,
-    message: Option<String>,
-    /// For a `conflict`: the stored record, as pull sends it.
-    #[schema(value_type = Option<Object>)]
-    current: Option<Value>,
-}
-
+/// `POST /api/sync/pull`, as sent (read by hand to name a bad cursor).
+#[allow(dead_code)]
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-pub struct PushAnswer {
-    last_mutation_id: i64,
-    results: Vec<MutationResult>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct PullBody {
+pub struct PullRequestBody {
     /// Must be 1.
     #[schema(minimum = 1, maximum = 1)]
     protocol_version: i64,
@@ -139,86 +78,66 @@ pub struct PullBody {
     limit: Option<i64>,
 }
 
-/// Fields every log entry has.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct FeedEntry {
-    #[schema(value_type = String, format = Uuid)]
-    id: uuid::Uuid,
-    #[schema(value_type = String, format = Uuid)]
-    baby_id: uuid::Uuid,
-    started_at: String,
-    /// `breast` or `bottle`.
-    method: String,
-    ended_at: Option<String>,
-    duration_minutes: Option<i32>,
-    amount_ml: Option<i32>,
-    is_estimated: bool,
-    estimated_source: Option<String>,
-    end_side: Option<String>,
-    notes: Option<String>,
-    logged_by: String,
-    created_at: String,
-    updated_at: String,
-    archived_at: Option<String>,
-    version: i64,
+fn entry_ref(name: String) -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(name))
 }
 
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct SleepEntry {
-    #[schema(value_type = String, format = Uuid)]
-    id: uuid::Uuid,
-    #[schema(value_type = String, format = Uuid)]
-    baby_id: uuid::Uuid,
-    started_at: String,
-    ended_at: Option<String>,
-    duration_minutes: Option<i32>,
-    notes: Option<String>,
-    logged_by: String,
-    created_at: String,
-    updated_at: String,
-    archived_at: Option<String>,
-    version: i64,
+/// `entity`: the name of one of the kinds.
+pub fn entity_names() -> Schema {
+    let names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+        .into()
 }
 
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct NappyEntry {
-    #[schema(value_type = String, format = Uuid)]
-    id: uuid::Uuid,
-    #[schema(value_type = String, format = Uuid)]
-    baby_id: uuid::Uuid,
-    started_at: String,
-    /// `wee`, `poo`, `mixed`, `dry` or `clean`.
-    r#type: Option<String>,
-    colour: Option<String>,
-    consistency: Option<String>,
-    notes: Option<String>,
-    logged_by: String,
-    created_at: String,
-    updated_at: String,
-    archived_at: Option<String>,
-    version: i64,
+/// A mutation's `data`: one of the kinds' fields, with the common ones.
+pub fn mutation_data() -> Schema {
+    let mut one_of = OneOfBuilder::new();
+    for kind in KINDS {
+        let (_, data) = kind.schema_names();
+        one_of = one_of.item(
+            AllOfBuilder::new()
+                .item(entry_ref(CommonData::name().into_owned()))
+                .item(entry_ref(data))
+                .item(
+                    ObjectBuilder::new()
+                        .property(
+                            "id",
+                            ObjectBuilder::new().schema_type(Type::String).format(Some(
+                                utoipa::openapi::SchemaFormat::KnownFormat(
+                                    utoipa::openapi::KnownFormat::Uuid,
+                                ),
+                            )),
+                        )
+                        .required("id"),
+                ),
+        );
+    }
+    one_of.into()
 }
 
-#[derive(ToSchema)]
-pub struct Changes {
-    feed_log: Vec<FeedEntry>,
-    sleep_log: Vec<SleepEntry>,
-    nappy_log: Vec<NappyEntry>,
+/// An entry of any kind, as pull sends it.
+pub fn any_entry() -> Schema {
+    let mut one_of = OneOfBuilder::new();
+    for kind in KINDS {
+        one_of = one_of.item(entry_ref(kind.schema_names().0));
+    }
+    one_of.into()
 }
 
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct PullAnswer {
-    cursor: String,
-    has_more: bool,
-    last_mutation_id: i64,
-    babies: Vec<BabyView>,
-    #[schema(value_type = Vec<String>)]
-    revoked_baby_ids: Vec<uuid::Uuid>,
-    changes: Changes,
+/// Pull's `changes`: per kind, its entries.
+pub fn changes() -> Schema {
+    let mut object = ObjectBuilder::new();
+    for kind in KINDS {
+        object = object
+            .property(
+                kind.name(),
+                ArrayBuilder::new().items(entry_ref(kind.schema_names().0)),
+            )
+            .required(kind.name());
+    }
+    object.into()
 }
 
 /// Errors any `/api/*` route can answer.
@@ -255,6 +174,12 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        // Every kind's Entry and patch, and what they use.
+        let mut schemas = vec![];
+        for kind in KINDS {
+            kind.schemas(&mut schemas);
+        }
+        components.schemas.extend(schemas);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
@@ -292,10 +217,10 @@ impl Modify for BearerAuth {
         routes::sync::pull_handler,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, Status, NotReady, Me, BabyList, CaregiverList, InviteList,
+        ErrorBody, ErrorDetail, Health, Me, BabyList, CaregiverList, InviteList,
         BabyView, NewBaby, BabyPatch, Gender, Level, CaregiverView, SetLevel, NewInvite, InviteCreated,
-        InviteView, AcceptInvite, Accepted, PushBody, MutationIn, PushAnswer, MutationResult, PullBody,
-        PullAnswer, Changes, FeedEntry, SleepEntry, NappyEntry,
+        InviteView, AcceptInvite, Accepted, PushBody, MutationIn, Op, PushAnswer, MutationResult,
+        RejectCode, PullRequestBody, PullBody, CommonData,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

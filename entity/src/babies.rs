@@ -8,7 +8,7 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     pub birth_date: Option<Date>,
-    pub gender: Option<String>,
+    pub gender: Option<crate::enums::Gender>,
     /// Per-baby change counter: the last sync version handed out to any of
     /// this baby's log entries.
     pub change_counter: i64,

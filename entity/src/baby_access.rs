@@ -7,8 +7,7 @@ pub struct Model {
     pub baby_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: String,
-    /// `owner`, `editor` or `viewer`.
-    pub access_level: String,
+    pub access_level: crate::enums::AccessLevel,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -9,7 +9,7 @@ pub struct Model {
     /// Hex SHA-256 of the invite token; the token itself is never stored.
     #[sea_orm(unique)]
     pub token_hash: String,
-    pub access_level: String,
+    pub access_level: crate::enums::AccessLevel,
     pub expires_at: DateTimeUtc,
     pub max_uses: i32,
     pub uses_count: i32,

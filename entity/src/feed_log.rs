@@ -1,26 +1,43 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// One entry, as pull sends it and a conflict shows it.
+#[derive(
+    Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[sea_orm(table_name = "feed_log")]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FeedEntry)]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
+    #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,
+    #[schema(value_type = String, format = Uuid)]
     pub baby_id: Uuid,
     pub logged_by: String,
-    /// `breast` or `bottle`.
-    pub method: String,
+    pub method: crate::enums::FeedMethod,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::wire")]
     pub started_at: DateTimeUtc,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, with = "crate::wire::option")]
     pub ended_at: Option<DateTimeUtc>,
     pub duration_minutes: Option<i32>,
     pub amount_ml: Option<i32>,
+    #[serde(default)]
     pub is_estimated: bool,
     pub estimated_source: Option<String>,
-    /// `left` or `right`.
-    pub end_side: Option<String>,
+    pub end_side: Option<crate::enums::Side>,
     #[sea_orm(column_type = "Text", nullable)]
     pub notes: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::wire")]
     pub created_at: DateTimeUtc,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::wire")]
     pub updated_at: DateTimeUtc,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, with = "crate::wire::option")]
     pub archived_at: Option<DateTimeUtc>,
     pub version: i64,
 }

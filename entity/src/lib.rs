@@ -4,12 +4,14 @@
 pub mod babies;
 pub mod baby_access;
 pub mod baby_invites;
+pub mod enums;
 pub mod feed_log;
 pub mod nappy_log;
 pub mod server_settings;
 pub mod sleep_log;
 pub mod sync_clients;
 pub mod users;
+pub mod wire;
 
 pub mod prelude {
     pub use super::babies::Entity as Babies;

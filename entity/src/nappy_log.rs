@@ -1,22 +1,39 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// One entry, as pull sends it and a conflict shows it.
+#[derive(
+    Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[sea_orm(table_name = "nappy_log")]
+#[serde(rename_all = "camelCase")]
+#[schema(as = NappyEntry)]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
+    #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,
+    #[schema(value_type = String, format = Uuid)]
     pub baby_id: Uuid,
     pub logged_by: String,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::wire")]
     pub started_at: DateTimeUtc,
-    /// `wee`, `poo`, `mixed`, `dry` or `clean` (the protocol's `type`).
+    /// The protocol's `type`.
     #[sea_orm(column_name = "type")]
-    pub nappy_type: Option<String>,
-    pub colour: Option<String>,
-    pub consistency: Option<String>,
+    #[serde(rename = "type")]
+    pub nappy_type: Option<crate::enums::NappyType>,
+    pub colour: Option<crate::enums::NappyColour>,
+    pub consistency: Option<crate::enums::NappyConsistency>,
     #[sea_orm(column_type = "Text", nullable)]
     pub notes: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::wire")]
     pub created_at: DateTimeUtc,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::wire")]
     pub updated_at: DateTimeUtc,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, with = "crate::wire::option")]
     pub archived_at: Option<DateTimeUtc>,
     pub version: i64,
 }

@@ -8,14 +8,14 @@ use axum::{
 };
 use sea_orm::prelude::Uuid;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::{
     AppState,
     access::Level,
     auth::AuthUser,
     babies::{self, BabyPatch, BabyView, CaregiverView, NewBaby},
-    error::{ApiError, ApiJson, ApiPath},
+    error::ApiError,
+    extract::{ApiJson, ApiPath},
     invites::{self, AcceptInvite, Accepted, InviteCreated, NewInvite},
 };
 
@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
 /// Create a baby; the caller becomes its owner. The same `id` again is a safe retry (200).
 #[utoipa::path(post, path = "/api/babies", tag = "babies", request_body = NewBaby,
     responses((status = 201, body = BabyView), (status = 200, description = "Retry: the existing baby", body = BabyView),
-        (status = 409, description = "`conflict`: id used by a baby the caller cannot see; `limit_reached`: `babies_per_user`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+        (status = 409, description = "`conflict`: id used by a baby the caller cannot see; `limit_reached`: `babies_per_user`", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn create(
     State(s): State<AppState>,
     user: AuthUser,
@@ -60,19 +60,17 @@ pub(crate) async fn create(
 
 /// Every baby the caller can access, archived ones included.
 #[utoipa::path(get, path = "/api/babies", tag = "babies",
-    responses((status = 200, body = crate::openapi::BabyList), crate::openapi::ApiErrors))]
+    responses((status = 200, body = babies::BabyList), crate::openapi::ApiErrors))]
 pub(crate) async fn list(
     State(s): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "babies": babies::list(&s.db, &user.id).await? }),
-    ))
+) -> Result<Json<babies::BabyList>, ApiError> {
+    Ok(Json(babies::list(&s.db, &user.id).await?))
 }
 
 /// One baby.
 #[utoipa::path(get, path = "/api/babies/{id}", tag = "babies", params(("id" = Uuid, Path)),
-    responses((status = 200, body = BabyView), (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = BabyView), (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn show(
     State(s): State<AppState>,
     user: AuthUser,
@@ -83,8 +81,8 @@ pub(crate) async fn show(
 
 /// Edit a baby (owner, editor).
 #[utoipa::path(patch, path = "/api/babies/{id}", tag = "babies", params(("id" = Uuid, Path)), request_body = BabyPatch,
-    responses((status = 200, body = BabyView), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), (status = 409, description = "archived", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = BabyView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "archived", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn update(
     State(s): State<AppState>,
     user: AuthUser,
@@ -96,8 +94,8 @@ pub(crate) async fn update(
 
 /// Archive a baby (owner): a soft delete; its logs stay.
 #[utoipa::path(delete, path = "/api/babies/{id}", tag = "babies", params(("id" = Uuid, Path)),
-    responses((status = 200, body = BabyView), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = BabyView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn archive(
     State(s): State<AppState>,
     user: AuthUser,
@@ -108,15 +106,15 @@ pub(crate) async fn archive(
 
 /// Who may see the baby (any level).
 #[utoipa::path(get, path = "/api/babies/{id}/caregivers", tag = "babies", params(("id" = Uuid, Path)),
-    responses((status = 200, body = crate::openapi::CaregiverList), (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = babies::CaregiverList), (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn caregivers(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "caregivers": babies::caregivers(&s.db, &user.id, id).await? }),
-    ))
+) -> Result<Json<babies::CaregiverList>, ApiError> {
+    Ok(Json(babies::CaregiverList {
+        caregivers: babies::caregivers(&s.db, &user.id, id).await?,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -128,8 +126,8 @@ pub(crate) struct SetLevel {
 /// Change a caregiver's level (owner).
 #[utoipa::path(put, path = "/api/babies/{id}/caregivers/{user_id}", tag = "babies",
     params(("id" = Uuid, Path), ("user_id" = String, Path)), request_body = SetLevel,
-    responses((status = 200, body = CaregiverView), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), (status = 409, description = "`last_owner`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = CaregiverView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "`last_owner`", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn set_caregiver(
     State(s): State<AppState>,
     user: AuthUser,
@@ -144,8 +142,8 @@ pub(crate) async fn set_caregiver(
 /// Remove a caregiver (owner), or leave.
 #[utoipa::path(delete, path = "/api/babies/{id}/caregivers/{user_id}", tag = "babies",
     params(("id" = Uuid, Path), ("user_id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), (status = 409, description = "`last_owner`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 204, description = "Removed"), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "`last_owner`", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn remove_caregiver(
     State(s): State<AppState>,
     user: AuthUser,
@@ -157,9 +155,9 @@ pub(crate) async fn remove_caregiver(
 
 /// Make an invite (owner); its token is shown this once.
 #[utoipa::path(post, path = "/api/babies/{id}/invites", tag = "babies", params(("id" = Uuid, Path)), request_body = NewInvite,
-    responses((status = 201, body = InviteCreated), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody),
-        (status = 409, description = "`limit_reached`: `open_invites_per_baby`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 201, body = InviteCreated), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "`limit_reached`: `open_invites_per_baby`", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn create_invite(
     State(s): State<AppState>,
     user: AuthUser,
@@ -183,23 +181,23 @@ pub(crate) async fn create_invite(
 
 /// The baby's invites, without tokens (owner).
 #[utoipa::path(get, path = "/api/babies/{id}/invites", tag = "babies", params(("id" = Uuid, Path)),
-    responses((status = 200, body = crate::openapi::InviteList), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = invites::InviteList), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn list_invites(
     State(s): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "invites": invites::list(&s.db, &user.id, id).await? }),
-    ))
+) -> Result<Json<invites::InviteList>, ApiError> {
+    Ok(Json(invites::InviteList {
+        invites: invites::list(&s.db, &user.id, id).await?,
+    }))
 }
 
 /// Revoke an invite (owner).
 #[utoipa::path(delete, path = "/api/babies/{id}/invites/{invite_id}", tag = "babies",
     params(("id" = Uuid, Path), ("invite_id" = Uuid, Path)),
-    responses((status = 204, description = "Revoked"), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 204, description = "Revoked"), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn revoke_invite(
     State(s): State<AppState>,
     user: AuthUser,
@@ -211,9 +209,9 @@ pub(crate) async fn revoke_invite(
 
 /// Accept an invite.
 #[utoipa::path(post, path = "/api/invites/accept", tag = "babies", request_body = AcceptInvite,
-    responses((status = 200, body = Accepted), (status = 404, body = crate::openapi::ErrorBody),
-        (status = 409, description = "`limit_reached`: `babies_per_user`", body = crate::openapi::ErrorBody),
-        (status = 410, description = "`invite_unusable`", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = Accepted), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "`limit_reached`: `babies_per_user`", body = crate::error::ErrorBody),
+        (status = 410, description = "`invite_unusable`", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn accept_invite(
     State(s): State<AppState>,
     user: AuthUser,

@@ -6,9 +6,12 @@ use std::{
 };
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::AppState;
+use crate::{
+    AppState,
+    error::{ApiError, ErrorDetail},
+};
 
 /// Remembers that every migration was seen applied (they are never unapplied
 /// under a running server), so later probes only ping.
@@ -23,17 +26,33 @@ pub fn router() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
+/// A probe's answer: `{"status": "ok"}`, or `unavailable` with the error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+impl Health {
+    const OK: Health = Health {
+        status: "ok",
+        error: None,
+    };
+}
+
 /// Liveness: 200 while the process serves; touches no database.
 #[utoipa::path(get, path = "/health/live", tag = "health", security(()),
-    responses((status = 200, body = crate::openapi::Status)))]
-pub(crate) async fn live() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+    responses((status = 200, body = Health)))]
+pub(crate) async fn live() -> Json<Health> {
+    Json(Health::OK)
 }
 
 /// Readiness: 200 when the database answers and every migration is applied.
 #[utoipa::path(get, path = "/health/ready", tag = "health", security(()),
-    responses((status = 200, body = crate::openapi::Status), (status = 503, body = crate::openapi::NotReady)))]
-pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let check = async {
         state.db.ping().await.map_err(|_| "database unreachable")?;
         if !state.health.migrations_applied.load(Ordering::Relaxed) {
@@ -51,18 +70,18 @@ pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Va
         Ok(())
     };
     match tokio::time::timeout(Duration::from_secs(3), check).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Ok(Ok(())) => (StatusCode::OK, Json(Health::OK)),
         Ok(Err(reason)) => unavailable(reason),
         Err(_) => unavailable("database did not answer in time"),
     }
 }
 
-fn unavailable(reason: &str) -> (StatusCode, Json<Value>) {
+fn unavailable(reason: &str) -> (StatusCode, Json<Health>) {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({
-            "status": "unavailable",
-            "error": {"code": "unavailable", "message": reason},
-        })),
+        Json(Health {
+            status: "unavailable",
+            error: Some(ApiError::Unavailable(reason.to_owned()).detail()),
+        }),
     )
 }

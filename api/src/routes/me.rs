@@ -2,7 +2,7 @@
 
 use axum::{Json, Router, extract::State, routing::get};
 use sea_orm::EntityTrait;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::{AppState, auth::AuthUser, error::ApiError};
 
@@ -12,16 +12,25 @@ pub fn router() -> Router<AppState> {
 
 /// The caller, created on first sight of a `sub`.
 #[utoipa::path(get, path = "/api/me", tag = "babies",
-    responses((status = 200, body = crate::openapi::Me), crate::openapi::ApiErrors))]
+    responses((status = 200, body = Me), crate::openapi::ApiErrors))]
 pub(crate) async fn me(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Me>, ApiError> {
     let row = entity::users::Entity::find_by_id(user.id.clone())
         .one(&state.db)
         .await?
         .ok_or(ApiError::Internal)?;
-    Ok(Json(
-        json!({"userId": row.id, "displayName": row.display_name}),
-    ))
+    Ok(Json(Me {
+        user_id: row.id,
+        display_name: row.display_name,
+    }))
+}
+
+/// `GET /api/me`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub user_id: String,
+    pub display_name: Option<String>,
 }

@@ -3,15 +3,15 @@
 use axum::{
     Json, Router,
     extract::{Request, State},
-    response::IntoResponse,
     routing::post,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     AppState,
     auth::AuthUser,
-    error::{ApiError, parse_json_strict, read_json_body},
+    error::ApiError,
+    extract::{parse_json_strict, read_json_body},
     sync::{pull, push, validate},
 };
 
@@ -28,37 +28,49 @@ pub fn router() -> Router<AppState> {
 
 /// Push a batch of mutations, applied exactly once in one transaction.
 #[utoipa::path(post, path = "/api/sync/push", tag = "sync", request_body = crate::openapi::PushBody,
-    responses((status = 200, body = crate::openapi::PushAnswer), (status = 403, description = "`clientId` of another user", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`out_of_order` (`details.expected`)", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+    responses((status = 200, body = crate::sync::push::PushAnswer), (status = 403, description = "`clientId` of another user", body = crate::error::ErrorBody),
+        (status = 409, description = "`out_of_order` (`details.expected`)", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn push_handler(
     State(s): State<AppState>,
     user: AuthUser,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<push::PushAnswer>, ApiError> {
     let request = validate::parse_push(sync_body(req).await?, s.config.push_max_mutations)?;
-    let outcome = push::push(&s.db, &user.id, request).await?;
-    for (entity, status) in &outcome.tally {
+    let answer = push::push(&s.db, &user.id, request).await?;
+    for (entity, status) in &answer.tally {
         crate::metrics::push_outcome(entity, status);
     }
-    Ok(Json(
-        json!({"lastMutationId": outcome.last_mutation_id, "results": outcome.results}),
-    ))
+    Ok(Json(answer))
 }
 
 /// Pull what changed since the cursor.
-#[utoipa::path(post, path = "/api/sync/pull", tag = "sync", request_body = crate::openapi::PullBody,
-    responses((status = 200, body = crate::openapi::PullAnswer), (status = 403, description = "`clientId` of another user", body = crate::openapi::ErrorBody), crate::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/api/sync/pull", tag = "sync", request_body = crate::openapi::PullRequestBody,
+    responses((status = 200, body = crate::sync::pull::PullBody), (status = 403, description = "`clientId` of another user", body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
 pub(crate) async fn pull_handler(
     State(s): State<AppState>,
     user: AuthUser,
     req: Request,
-) -> Result<axum::response::Response, ApiError> {
+) -> Result<Json<pull::PullBody>, ApiError> {
     let request = validate::parse_pull(sync_body(req).await?)?;
+    // A few pulls per user, and pulls together on half the pool at most.
+    let _mine = s.pulls.start(&user.id).ok_or(ApiError::RateLimited {
+        retry_after_secs: 1,
+    })?;
+    let _slot = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.pull_slots.clone().acquire_owned(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| {
+        ApiError::Unavailable("too many pulls are running; nothing was lost; retry later".into())
+    })?;
     let key = s
         .cursor_key
         .get_or_try_init(|| pull::cursor_key(&s.db))
         .await?;
     let outcome = pull::pull(&s.db, key, &user.id, request).await?;
     crate::metrics::pull_entries(outcome.entries);
-    Ok(Json(outcome.body).into_response())
+    Ok(Json(outcome.body))
 }

@@ -4,7 +4,7 @@
 pub mod cursor;
 #[cfg(test)]
 mod fuzz;
+pub mod plan;
 pub mod pull;
 pub mod push;
-pub mod records;
 pub mod validate;

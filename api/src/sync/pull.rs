@@ -10,10 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use entity::{babies, baby_access, server_settings, sync_clients};
+use entity::{server_settings, sync_clients};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set,
     prelude::Uuid,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType},
 };
@@ -22,10 +21,13 @@ use serde_json::value::RawValue;
 
 use super::{
     cursor::{self, Cursor},
-    records::{Kind, Record},
     validate::PullRequest,
 };
-use crate::{access::Level, babies::BabyView, error::ApiError};
+use crate::{
+    babies::BabyView,
+    error::ApiError,
+    kinds::{KINDS, Kind, Record},
+};
 
 /// What pull answers.
 pub struct PullOutcome {
@@ -78,6 +80,11 @@ fn text_bytes(backend: DbBackend, kind: Kind) -> Expr {
         _ => format!("COALESCE(LENGTH(CAST({c} AS BLOB)), 0)"),
     };
     let sum: Vec<String> = kind.text_columns().iter().map(|c| column(c)).collect();
+    let sum = if sum.is_empty() {
+        vec!["0".to_owned()]
+    } else {
+        sum
+    };
     Expr::cust(format!(
         "CAST({ENTRY_BYTES} + {} AS BIGINT)",
         sum.join(" + ")
@@ -95,13 +102,13 @@ async fn walk<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Vec<Walked>, ApiError> {
     let backend = db.get_database_backend();
-    let mut parts = Kind::ALL.iter().enumerate().map(|(i, kind)| {
+    let mut parts = KINDS.iter().enumerate().map(|(i, kind)| {
         let branch = Query::select()
             .expr_as(Expr::cust(i.to_string()), Alias::new("k"))
             .column(Alias::new("id"))
             .column(Alias::new("version"))
             .expr_as(text_bytes(backend, *kind), Alias::new("bytes"))
-            .from(Alias::new(kind.as_str()))
+            .from(Alias::new(kind.name()))
             .and_where(col("baby_id").eq(baby))
             .and_where(col("version").gt(seen))
             .order_by(Alias::new("version"), Order::Asc)
@@ -122,7 +129,7 @@ async fn walk<C: ConnectionTrait>(
         .map(|row| {
             let k: i32 = row.try_get("", "k")?;
             Ok(Walked {
-                kind: *Kind::ALL.get(k as usize).ok_or(ApiError::Internal)?,
+                kind: *KINDS.get(k as usize).ok_or(ApiError::Internal)?,
                 id: row.try_get("", "id")?,
                 bytes: row.try_get("", "bytes")?,
             })
@@ -132,9 +139,12 @@ async fn walk<C: ConnectionTrait>(
 
 /// The rows the walk picked, read by primary key, one statement per kind
 /// (and per 500 ids).
-async fn read_rows<C: ConnectionTrait>(db: &C, picked: &[Walked]) -> Result<Vec<Record>, ApiError> {
+async fn read_rows(
+    db: &sea_orm::DatabaseTransaction,
+    picked: &[Walked],
+) -> Result<Vec<Record>, ApiError> {
     let mut out = Vec::with_capacity(picked.len());
-    for kind in Kind::ALL {
+    for kind in KINDS.iter().copied() {
         let ids: Vec<Uuid> = picked
             .iter()
             .filter(|w| w.kind == kind)
@@ -143,24 +153,32 @@ async fn read_rows<C: ConnectionTrait>(db: &C, picked: &[Walked]) -> Result<Vec<
         for chunk in ids.chunks(500) {
             let q = Query::select()
                 .column(Asterisk)
-                .from(Alias::new(kind.as_str()))
+                .from(Alias::new(kind.name()))
                 .and_where(col("id").is_in(chunk.iter().copied()))
                 .to_owned();
-            out.extend(super::records::fetch(db, kind, &q).await?);
+            out.extend(kind.fetch(db, &q).await?);
         }
     }
     Ok(out)
 }
 
-/// The body of a pull answer, with its entries serialised once.
-#[derive(Serialize)]
+/// What pull answers, with its entries serialised once.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PullBody {
+    /// Give it to the next pull.
     cursor: String,
+    /// Pull again now: there is more.
     has_more: bool,
+    /// This client's, 0 for a client the server has not seen.
     last_mutation_id: i64,
+    /// Every baby the caller can access.
     babies: Vec<BabyView>,
+    /// Babies of the cursor the caller can no longer see.
+    #[schema(value_type = Vec<String>)]
     revoked_baby_ids: BTreeSet<Uuid>,
+    /// Per kind, its entries, in version order per baby.
+    #[schema(schema_with = crate::openapi::changes)]
     changes: BTreeMap<&'static str, Vec<Box<RawValue>>>,
 }
 
@@ -189,23 +207,13 @@ pub async fn pull(
         Some(c) => c.last_mutation_id,
         None => 0,
     };
-    let visible: Vec<(baby_access::Model, Option<babies::Model>)> = baby_access::Entity::find()
-        .filter(baby_access::Column::UserId.eq(user))
-        .find_also_related(babies::Entity)
-        .order_by_asc(baby_access::Column::CreatedAt)
-        .order_by_asc(baby_access::Column::BabyId)
-        .all(&txn)
-        .await?;
     let mut babies_out = vec![];
     // Per visible baby: (seen, its change counter in this snapshot).
     let mut state: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
-    for (row, baby) in &visible {
-        let (Some(baby), Some(level)) = (baby, Level::parse(&row.access_level)) else {
-            continue;
-        };
-        babies_out.push(BabyView::new(baby, level));
+    for (baby, level) in crate::babies::accessible(&txn, user).await? {
         let from = seen.get(&baby.id).copied().unwrap_or(0);
         state.insert(baby.id, (from, baby.change_counter));
+        babies_out.push(BabyView::new(&baby, level));
     }
     let revoked: BTreeSet<Uuid> = seen
         .keys()
@@ -261,13 +269,13 @@ pub async fn pull(
 
     // Serialise each entry once, stopping at the byte budget.
     let mut changes: BTreeMap<&'static str, Vec<Box<RawValue>>> =
-        Kind::ALL.iter().map(|k| (k.as_str(), vec![])).collect();
+        KINDS.iter().map(|k| (k.name(), vec![])).collect();
     let mut bytes = 0usize;
     let mut entries = 0usize;
     let mut cut: Option<Uuid> = None;
     let mut last_included: BTreeMap<Uuid, i64> = BTreeMap::new();
     for r in rows {
-        let json = serde_json::value::to_raw_value(&r.to_json()).map_err(|_| ApiError::Internal)?;
+        let json = serde_json::value::to_raw_value(&r.entry).map_err(|_| ApiError::Internal)?;
         if entries > 0 && bytes + json.get().len() > PAGE_BYTES {
             cut = Some(r.baby_id);
             break;
@@ -278,7 +286,7 @@ pub async fn pull(
         *at = Ord::max(*at, r.version);
         last_included.insert(r.baby_id, r.version);
         changes
-            .get_mut(r.kind.as_str())
+            .get_mut(r.kind.name())
             .expect("every kind")
             .push(json);
     }

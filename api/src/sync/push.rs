@@ -1,37 +1,47 @@
 //! `POST /api/sync/push`: a batch of client mutations, applied exactly once in
-//! one transaction.
+//! one transaction. [`super::plan`] decides the outcomes; this module reads
+//! what the plan needs and stores what it decided.
 //!
 //! The work for a batch of N mutations is a bounded number of statements: the
 //! client row (locked); the babies of updated and deleted records (one read
-//! per kind, only when there are such mutations); the babies written to,
-//! locked in id order with the caller's level and their change counters (one
-//! statement); the stored records of every kind named (one read per kind);
-//! then one multi-row upsert per kind, one counter update per baby written,
-//! and the client's new `lastMutationId`.
+//! per kind named, only when there are such mutations); the babies written
+//! to, locked in id order with the caller's level and their change counters
+//! (one statement); the stored records of every kind named (one read per
+//! kind); then one multi-row upsert per kind and chunk of 200 rows, one
+//! counter update per baby written, and the client's new `lastMutationId`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
     prelude::Uuid,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, OnConflict, Query},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{
-    records::{Kind, Record},
-    validate::{Mutation, Op, PushRequest, Rejection, check_record, parse_mutation},
+    plan::{Inputs, LockedBaby, MutationResult, plan},
+    validate::{Mutation, Op, PushRequest, Rejection, parse_mutation},
 };
-use crate::{access::Level, db::begin_write, error::ApiError, time};
+use crate::{
+    db::begin_write,
+    error::ApiError,
+    kinds::{Kind, Record},
+    time,
+};
 
 /// What push answers.
-#[derive(Debug)]
-pub struct PushOutcome {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushAnswer {
     pub last_mutation_id: i64,
-    pub results: Vec<Value>,
-    /// (entity, outcome) of each new mutation, for metrics.
+    /// One per mutation sent, in order.
+    pub results: Vec<MutationResult>,
+    /// (entity, outcome) of each mutation, for metrics.
+    #[serde(skip)]
     pub tally: Vec<(&'static str, &'static str)>,
 }
 
@@ -70,158 +80,21 @@ async fn claim_client(
 }
 
 /// The stored records with these ids, of every kind.
-async fn load_records<C: ConnectionTrait>(
-    db: &C,
+async fn load_records(
+    txn: &DatabaseTransaction,
     ids: &HashMap<Kind, Vec<Uuid>>,
 ) -> Result<HashMap<(Kind, Uuid), Record>, ApiError> {
     let mut out = HashMap::new();
     for (kind, ids) in ids.iter().filter(|(_, ids)| !ids.is_empty()) {
         let query = Query::select()
             .column(Asterisk)
-            .from(Alias::new(kind.as_str()))
+            .from(Alias::new(kind.name()))
             .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
             .to_owned();
-        let records = super::records::fetch(db, *kind, &query).await?;
+        let records = kind.fetch(txn, &query).await?;
         out.extend(records.into_iter().map(|r| ((r.kind, r.id), r)));
     }
     Ok(out)
-}
-
-/// The batch being applied: records as they stand after each mutation so far,
-/// the babies' counters, and the caller's access.
-struct Batch<'a> {
-    user: &'a str,
-    now: chrono::DateTime<chrono::Utc>,
-    records: HashMap<(Kind, Uuid), Record>,
-    dirty: BTreeSet<(Kind, Uuid)>,
-    babies: HashMap<Uuid, babies::Model>,
-    counters: HashMap<Uuid, i64>,
-    /// The caller's level on each locked baby: the babies it may write to.
-    levels: HashMap<Uuid, Level>,
-    /// Other babies the caller can see (for a conflict's `current`; never written).
-    readable: HashSet<Uuid>,
-}
-
-type Applied = Result<i64, Rejection>;
-
-impl Batch<'_> {
-    /// May the caller write to `baby`? Strangers are told it does not exist.
-    fn check_write(&self, baby: Uuid) -> Result<(), Rejection> {
-        let Some(level) = self.levels.get(&baby) else {
-            return Err(Rejection {
-                message: "no such baby".into(),
-                ..Rejection::not_found()
-            });
-        };
-        if *level < Level::Editor {
-            return Err(Rejection::forbidden("viewer access cannot write"));
-        }
-        match self.babies.get(&baby) {
-            Some(b) if b.archived_at.is_some() => Err(Rejection::forbidden(
-                "the baby is archived and takes no new writes",
-            )),
-            Some(_) => Ok(()),
-            None => Err(Rejection::not_found()),
-        }
-    }
-
-    /// The next version for `baby`: its counter plus one.
-    fn next_version(&mut self, baby: Uuid) -> i64 {
-        let c = self.counters.entry(baby).or_insert(0);
-        *c += 1;
-        *c
-    }
-
-    fn store(&mut self, mut r: Record, bump: bool) -> i64 {
-        if bump {
-            r.version = self.next_version(r.baby_id);
-            r.updated_at = self.now;
-        }
-        let v = r.version;
-        self.dirty.insert((r.kind, r.id));
-        self.records.insert((r.kind, r.id), r);
-        v
-    }
-
-    fn apply(&mut self, m: &Mutation) -> Applied {
-        let key = (m.kind, m.record_id);
-        let current = self.records.get(&key).cloned();
-        match (m.op, current) {
-            (Op::Create, None) => {
-                let baby = m
-                    .fields
-                    .baby_id
-                    .ok_or_else(|| Rejection::invalid("data.babyId: required to create"))?;
-                self.check_write(baby)?;
-                let mut r = Record::new(m.kind, m.record_id, baby, self.user, self.now);
-                m.fields.apply(&mut r);
-                check_record(&r)?;
-                Ok(self.store(r, true))
-            }
-            (Op::Create, Some(r)) if m.fields.baby_id != Some(r.baby_id) => {
-                let visible =
-                    self.levels.contains_key(&r.baby_id) || self.readable.contains(&r.baby_id);
-                let current = visible.then(|| r.to_json());
-                Err(Rejection::conflict(
-                    "a record with this id exists in another baby",
-                    current,
-                ))
-            }
-            (Op::Create | Op::Update, Some(r)) => self.update(m, r),
-            (Op::Delete, Some(r)) => self.delete(m, r),
-            (Op::Update | Op::Delete, None) => Err(Rejection::not_found()),
-        }
-    }
-
-    /// Access to a stored record: checked against the baby it belongs to,
-    /// never a `babyId` the client sends.
-    fn check_stored(&self, m: &Mutation, r: &Record) -> Result<(), Rejection> {
-        if !self.levels.contains_key(&r.baby_id) {
-            return Err(Rejection::not_found());
-        }
-        if m.fields.baby_id.is_some_and(|b| b != r.baby_id) {
-            return Err(Rejection::invalid(
-                "data.babyId: a record cannot move to another baby",
-            ));
-        }
-        self.check_write(r.baby_id)?;
-        if let Some(base) = m.base_version
-            && r.version > base
-        {
-            return Err(Rejection::conflict(
-                format!(
-                    "the record is at version {}, newer than baseVersion {base}",
-                    r.version
-                ),
-                Some(r.to_json()),
-            ));
-        }
-        Ok(())
-    }
-
-    fn update(&mut self, m: &Mutation, r: Record) -> Applied {
-        self.check_stored(m, &r)?;
-        if r.archived_at.is_some() {
-            return Err(Rejection::conflict(
-                "the record is archived",
-                Some(r.to_json()),
-            ));
-        }
-        let mut next = r;
-        m.fields.apply(&mut next);
-        check_record(&next)?;
-        Ok(self.store(next, true))
-    }
-
-    fn delete(&mut self, m: &Mutation, r: Record) -> Applied {
-        self.check_stored(m, &r)?;
-        if r.archived_at.is_some() {
-            return Ok(r.version);
-        }
-        let mut next = r;
-        next.archived_at = Some(self.now);
-        Ok(self.store(next, true))
-    }
 }
 
 /// Rows per upsert statement: large enough that a push of 50 is one statement
@@ -239,7 +112,7 @@ fn updatable<E: EntityTrait>() -> Vec<E::Column> {
 /// One multi-row upsert per chunk. The update only touches a row of the same
 /// baby; anything else means a concurrent create in another family took the
 /// id, and the whole push is retried.
-async fn upsert<E, A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), ApiError>
+pub async fn upsert<E, A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), ApiError>
 where
     E: EntityTrait,
     A: ActiveModelTrait<Entity = E> + Send,
@@ -279,7 +152,7 @@ fn raw_entity(m: &super::validate::RawMutation) -> &'static str {
         .get("entity")
         .and_then(Value::as_str)
         .and_then(Kind::parse)
-        .map_or("unknown", Kind::as_str)
+        .map_or("unknown", Kind::name)
 }
 
 /// Applies a push. Either everything (outcomes and `lastMutationId`) commits,
@@ -289,7 +162,7 @@ pub async fn push(
     db: &DatabaseConnection,
     user: &str,
     req: PushRequest,
-) -> Result<PushOutcome, ApiError> {
+) -> Result<PushAnswer, ApiError> {
     let txn = begin_write(db).await?;
     let client = claim_client(&txn, user, req.client_id).await?;
     let last = client.last_mutation_id;
@@ -309,41 +182,71 @@ pub async fn push(
         .iter()
         .map(|m| (m.id, raw_entity(m)))
         .collect();
-    let parsed: Vec<(i64, &'static str, Result<Mutation, Rejection>)> = req
+    let parsed: Vec<(i64, Result<Mutation, Rejection>)> = req
         .mutations
         .into_iter()
         .filter(|m| m.id > last)
-        .map(|m| (m.id, raw_entity(&m), parse_mutation(&m, now)))
+        .map(|m| (m.id, parse_mutation(&m)))
         .collect();
-    if parsed.is_empty() {
-        txn.commit().await?; // keeps a newly claimed client
-        return Ok(PushOutcome {
-            last_mutation_id: last,
-            results: seen
-                .iter()
-                .map(|(id, _)| json!({"id": id, "status": "duplicate"}))
-                .collect(),
-            tally: seen
-                .iter()
-                .map(|(_, entity)| (*entity, "duplicate"))
-                .collect(),
-        });
+    let outcomes = if parsed.is_empty() {
+        vec![]
+    } else {
+        let inputs = read_inputs(&txn, user, now, &parsed).await?;
+        let plan = plan(inputs, &parsed);
+        store(&txn, plan.writes.into_values(), &plan.counters).await?;
+        plan.outcomes
+    };
+    if !parsed.is_empty() {
+        sync_clients::Entity::update_many()
+            .col_expr(sync_clients::Column::LastMutationId, Expr::value(new_last))
+            .col_expr(sync_clients::Column::UpdatedAt, Expr::value(now))
+            .filter(sync_clients::Column::ClientId.eq(req.client_id))
+            .exec(&txn)
+            .await?;
     }
+    txn.commit().await?; // also keeps a newly claimed client
 
+    let mut outcomes = outcomes.into_iter();
+    let mut results = Vec::with_capacity(seen.len());
+    let mut tally = Vec::with_capacity(seen.len());
+    for (id, entity) in seen {
+        let result = if id > last {
+            outcomes.next().ok_or(ApiError::Internal)?
+        } else {
+            MutationResult::Duplicate { id }
+        };
+        tally.push((entity, result.status()));
+        results.push(result);
+    }
+    Ok(PushAnswer {
+        last_mutation_id: new_last,
+        results,
+        tally,
+    })
+}
+
+/// Reads what the plan needs: the stored records named, and the babies
+/// written to, locked with the caller's level and their counters.
+async fn read_inputs<'a>(
+    txn: &DatabaseTransaction,
+    user: &'a str,
+    now: chrono::DateTime<chrono::Utc>,
+    parsed: &[(i64, Result<Mutation, Rejection>)],
+) -> Result<Inputs<'a>, ApiError> {
     // The babies written to: those of new creates, and those of the stored
     // records that updates and deletes name (read once, unlocked, for that).
     let mut ids: HashMap<Kind, Vec<Uuid>> = HashMap::new();
     let mut lookups: HashMap<Kind, Vec<Uuid>> = HashMap::new();
     let mut baby_ids: BTreeSet<Uuid> = BTreeSet::new();
-    for m in parsed.iter().filter_map(|(_, _, m)| m.as_ref().ok()) {
+    for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
         ids.entry(m.kind).or_default().push(m.record_id);
         match m.op {
-            Op::Create => baby_ids.extend(m.fields.baby_id),
+            Op::Create => baby_ids.extend(m.baby_id),
             Op::Update | Op::Delete => lookups.entry(m.kind).or_default().push(m.record_id),
         }
     }
     baby_ids.extend(
-        load_records(&txn, &lookups)
+        load_records(txn, &lookups)
             .await?
             .values()
             .map(|r| r.baby_id),
@@ -356,124 +259,68 @@ pub async fn push(
         .filter(baby_access::Column::UserId.eq(user))
         .order_by_asc(babies::Column::Id);
     QuerySelect::query(&mut lock).lock_with_tables(LockType::Update, [babies::Entity]);
-    let locked = lock.all(&txn).await?;
+    let locked = lock.all(txn).await?;
     // Writers to these babies now wait for us: read the records as they are.
-    let records = load_records(&txn, &ids).await?;
-    let levels: HashMap<Uuid, Level> = locked
-        .iter()
-        .filter_map(|(b, a)| Some((b.id, Level::parse(&a.as_ref()?.access_level)?)))
+    let records = load_records(txn, &ids).await?;
+    let babies: HashMap<Uuid, LockedBaby> = locked
+        .into_iter()
+        .filter_map(|(b, a)| {
+            Some((
+                b.id,
+                LockedBaby {
+                    archived: b.archived_at.is_some(),
+                    counter: b.change_counter,
+                    level: a?.access_level,
+                },
+            ))
+        })
         .collect();
     // A create whose id lives in another baby is a conflict; whether it shows
     // the stored record depends on the caller seeing that baby (rare: a read).
     let elsewhere: BTreeSet<Uuid> = parsed
         .iter()
-        .filter_map(|(_, _, m)| m.as_ref().ok())
+        .filter_map(|(_, m)| m.as_ref().ok())
         .filter(|m| m.op == Op::Create)
         .filter_map(|m| records.get(&(m.kind, m.record_id)))
         .map(|r| r.baby_id)
-        .filter(|b| !levels.contains_key(b))
+        .filter(|b| !babies.contains_key(b))
         .collect();
     let readable = if elsewhere.is_empty() {
         HashSet::new()
     } else {
-        crate::access::levels_of(&txn, user, elsewhere)
+        crate::access::levels_of(txn, user, elsewhere)
             .await?
             .into_keys()
             .collect()
     };
-    let mut batch = Batch {
+    Ok(Inputs {
         user,
         now,
         records,
-        dirty: BTreeSet::new(),
-        counters: locked
-            .iter()
-            .map(|(b, _)| (b.id, b.change_counter))
-            .collect(),
-        babies: locked.into_iter().map(|(b, _)| (b.id, b)).collect(),
-        levels,
+        babies,
         readable,
-    };
+    })
+}
 
-    let new_ids: HashSet<i64> = parsed.iter().map(|(id, _, _)| *id).collect();
-    let mut outcomes: HashMap<i64, (Value, &'static str, &'static str)> = HashMap::new();
-    for (id, entity, m) in &parsed {
-        let entity = *entity;
-        let result = match m {
-            Ok(m) => batch.apply(m),
-            Err(rejection) => Err(rejection.clone()),
-        };
-        let (value, status) = match result {
-            Ok(version) => (
-                json!({"id": id, "status": "applied", "version": version}),
-                "applied",
-            ),
-            Err(r) => {
-                let mut v =
-                    json!({"id": id, "status": "rejected", "code": r.code, "message": r.message});
-                if let Some(current) = r.current {
-                    v["current"] = current;
-                }
-                (v, "rejected")
-            }
-        };
-        outcomes.insert(*id, (value, entity, status));
-    }
-
-    // Write: one upsert per kind, the counters, the client.
-    let mut by_kind: HashMap<Kind, Vec<Record>> = HashMap::new();
-    for key in &batch.dirty {
-        by_kind
-            .entry(key.0)
-            .or_default()
-            .push(batch.records[key].clone());
+/// Stores a plan: one upsert per kind (and chunk), then the counters.
+async fn store(
+    txn: &DatabaseTransaction,
+    writes: impl Iterator<Item = Record>,
+    counters: &std::collections::BTreeMap<Uuid, i64>,
+) -> Result<(), ApiError> {
+    let mut by_kind: HashMap<Kind, Vec<serde_json::Map<String, Value>>> = HashMap::new();
+    for r in writes {
+        by_kind.entry(r.kind).or_default().push(r.entry);
     }
     for (kind, rows) in by_kind {
-        match kind {
-            Kind::Feed => upsert(&txn, rows.into_iter().map(Record::into_feed).collect()).await?,
-            Kind::Sleep => upsert(&txn, rows.into_iter().map(Record::into_sleep).collect()).await?,
-            Kind::Nappy => upsert(&txn, rows.into_iter().map(Record::into_nappy).collect()).await?,
-        }
+        kind.upsert(txn, rows).await?;
     }
-    for (baby, counter) in &batch.counters {
-        if batch
-            .babies
-            .get(baby)
-            .is_some_and(|b| b.change_counter != *counter)
-        {
-            babies::Entity::update_many()
-                .col_expr(babies::Column::ChangeCounter, Expr::value(*counter))
-                .filter(babies::Column::Id.eq(*baby))
-                .exec(&txn)
-                .await?;
-        }
+    for (baby, counter) in counters {
+        babies::Entity::update_many()
+            .col_expr(babies::Column::ChangeCounter, Expr::value(*counter))
+            .filter(babies::Column::Id.eq(*baby))
+            .exec(txn)
+            .await?;
     }
-    sync_clients::Entity::update_many()
-        .col_expr(sync_clients::Column::LastMutationId, Expr::value(new_last))
-        .col_expr(sync_clients::Column::UpdatedAt, Expr::value(now))
-        .filter(sync_clients::Column::ClientId.eq(req.client_id))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-
-    let mut tally = vec![];
-    let results = seen
-        .iter()
-        .map(|(id, entity)| {
-            if new_ids.contains(id)
-                && let Some((v, entity, status)) = outcomes.remove(id)
-            {
-                tally.push((entity, status));
-                v
-            } else {
-                tally.push((*entity, "duplicate"));
-                json!({"id": id, "status": "duplicate"})
-            }
-        })
-        .collect();
-    Ok(PushOutcome {
-        last_mutation_id: new_last,
-        results,
-        tally,
-    })
+    Ok(())
 }

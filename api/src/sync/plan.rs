@@ -1,0 +1,440 @@
+//! Planning a push, without the database: from the parsed mutations, the
+//! stored records they name, the babies written to (locked by the caller)
+//! and the caller's access, decide every mutation's outcome and what to
+//! write. `push.rs` reads the inputs and stores the plan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::Uuid;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::validate::{Mutation, Op, Rejection};
+use crate::{
+    access::Level,
+    kinds::{Kind, Record},
+};
+
+/// A mutation's outcome, as push answers it.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum MutationResult {
+    /// Applied now; the record's new version.
+    Applied { id: i64, version: i64 },
+    /// Processed before (`id ≤ lastMutationId`); not applied again.
+    Duplicate { id: i64 },
+    /// Not applied; its id is consumed all the same.
+    Rejected {
+        id: i64,
+        code: RejectCode,
+        message: String,
+        /// For a `conflict`: the stored record, as pull sends it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(schema_with = crate::openapi::any_entry)]
+        current: Option<Value>,
+    },
+}
+
+impl MutationResult {
+    /// `applied`, `duplicate` or `rejected`, for metrics.
+    pub fn status(&self) -> &'static str {
+        match self {
+            MutationResult::Applied { .. } => "applied",
+            MutationResult::Duplicate { .. } => "duplicate",
+            MutationResult::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// Why a mutation was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    Invalid,
+    Forbidden,
+    NotFound,
+    Conflict,
+}
+
+impl PartialEq<&str> for RejectCode {
+    fn eq(&self, other: &&str) -> bool {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s == *other))
+            == Some(true)
+    }
+}
+
+/// A baby written to, as locked for the push.
+#[derive(Clone, Debug)]
+pub struct LockedBaby {
+    pub archived: bool,
+    /// The last version handed out to its records.
+    pub counter: i64,
+    /// The caller's level on it.
+    pub level: Level,
+}
+
+/// What the plan starts from.
+pub struct Inputs<'a> {
+    pub user: &'a str,
+    pub now: DateTime<Utc>,
+    /// The stored records the mutations name, as they are now.
+    pub records: HashMap<(Kind, Uuid), Record>,
+    /// The babies the caller may write to (or read: see `level`), locked.
+    pub babies: HashMap<Uuid, LockedBaby>,
+    /// Other babies the caller can see (for a conflict's `current`; never written).
+    pub readable: HashSet<Uuid>,
+}
+
+/// What to answer and what to store.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Each new mutation's outcome, in order.
+    pub outcomes: Vec<MutationResult>,
+    /// The records to write, in their final state.
+    pub writes: BTreeMap<(Kind, Uuid), Record>,
+    /// Babies whose counter moved, with the new value.
+    pub counters: BTreeMap<Uuid, i64>,
+}
+
+/// Plans the new mutations (id, parsed or refused), in order.
+pub fn plan(inputs: Inputs<'_>, mutations: &[(i64, Result<Mutation, Rejection>)]) -> Plan {
+    let mut batch = Batch {
+        counters: inputs.babies.iter().map(|(b, l)| (*b, l.counter)).collect(),
+        dirty: BTreeSet::new(),
+        inputs,
+    };
+    let outcomes = mutations
+        .iter()
+        .map(|(id, m)| match m.clone().and_then(|m| batch.apply(&m)) {
+            Ok(version) => MutationResult::Applied { id: *id, version },
+            Err(r) => MutationResult::Rejected {
+                id: *id,
+                code: r.code,
+                message: r.message,
+                current: r.current,
+            },
+        })
+        .collect();
+    let counters = batch
+        .counters
+        .iter()
+        .filter(|(b, c)| batch.inputs.babies.get(b).is_some_and(|l| l.counter != **c))
+        .map(|(b, c)| (*b, *c))
+        .collect();
+    let writes = batch
+        .dirty
+        .iter()
+        .filter_map(|key| Some((*key, batch.inputs.records.get(key)?.clone())))
+        .collect();
+    Plan {
+        outcomes,
+        writes,
+        counters,
+    }
+}
+
+struct Batch<'a> {
+    inputs: Inputs<'a>,
+    counters: HashMap<Uuid, i64>,
+    dirty: BTreeSet<(Kind, Uuid)>,
+}
+
+type Applied = Result<i64, Rejection>;
+
+impl Batch<'_> {
+    /// May the caller write to `baby`? Strangers are told it does not exist.
+    fn check_write(&self, baby: Uuid) -> Result<(), Rejection> {
+        let Some(locked) = self.inputs.babies.get(&baby) else {
+            return Err(Rejection {
+                message: "no such baby".into(),
+                ..Rejection::not_found()
+            });
+        };
+        if locked.level < Level::Editor {
+            return Err(Rejection::forbidden("viewer access cannot write"));
+        }
+        if locked.archived {
+            return Err(Rejection::forbidden(
+                "the baby is archived and takes no new writes",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives `r` the next version of its baby and keeps it as written.
+    fn store(&mut self, mut r: Record) -> i64 {
+        let counter = self.counters.entry(r.baby_id).or_insert(0);
+        *counter += 1;
+        r.bump(*counter, self.inputs.now);
+        let v = r.version;
+        self.dirty.insert((r.kind, r.id));
+        self.inputs.records.insert((r.kind, r.id), r);
+        v
+    }
+
+    fn apply(&mut self, m: &Mutation) -> Applied {
+        let current = self.inputs.records.get(&(m.kind, m.record_id)).cloned();
+        match (m.op, current) {
+            (Op::Create, None) => {
+                let baby = m
+                    .baby_id
+                    .ok_or_else(|| Rejection::invalid("data.babyId: required to create"))?;
+                self.check_write(baby)?;
+                let r = Record::create(
+                    m.kind,
+                    m.record_id,
+                    baby,
+                    self.inputs.user,
+                    self.inputs.now,
+                    &m.data,
+                )?;
+                Ok(self.store(r))
+            }
+            (Op::Create, Some(r)) if m.baby_id != Some(r.baby_id) => {
+                let visible = self.inputs.babies.contains_key(&r.baby_id)
+                    || self.inputs.readable.contains(&r.baby_id);
+                Err(Rejection::conflict(
+                    "a record with this id exists in another baby",
+                    visible.then(|| r.to_json()),
+                ))
+            }
+            (Op::Create | Op::Update, Some(r)) => {
+                self.check_stored(m, &r)?;
+                if r.archived {
+                    return Err(Rejection::conflict(
+                        "the record is archived",
+                        Some(r.to_json()),
+                    ));
+                }
+                let next = r.patched(&m.data)?;
+                Ok(self.store(next))
+            }
+            (Op::Delete, Some(r)) => {
+                self.check_stored(m, &r)?;
+                if r.archived {
+                    return Ok(r.version);
+                }
+                let mut next = r;
+                next.archive(self.inputs.now);
+                Ok(self.store(next))
+            }
+            (Op::Update | Op::Delete, None) => Err(Rejection::not_found()),
+        }
+    }
+
+    /// Access to a stored record: checked against the baby it belongs to,
+    /// never a `babyId` the client sends.
+    fn check_stored(&self, m: &Mutation, r: &Record) -> Result<(), Rejection> {
+        if !self.inputs.babies.contains_key(&r.baby_id) {
+            return Err(Rejection::not_found());
+        }
+        if m.baby_id.is_some_and(|b| b != r.baby_id) {
+            return Err(Rejection::invalid(
+                "data.babyId: a record cannot move to another baby",
+            ));
+        }
+        self.check_write(r.baby_id)?;
+        if let Some(base) = m.base_version
+            && r.version > base
+        {
+            return Err(Rejection::conflict(
+                format!(
+                    "the record is at version {}, newer than baseVersion {base}",
+                    r.version
+                ),
+                Some(r.to_json()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::validate::{RawMutation, parse_mutation};
+    use serde_json::json;
+
+    const T0: &str = "2026-11-20T07:05:00.000Z";
+
+    fn parsed(id: i64, v: Value) -> (i64, Result<Mutation, Rejection>) {
+        let raw = RawMutation {
+            id,
+            body: v.as_object().unwrap().clone(),
+        };
+        (id, parse_mutation(&raw))
+    }
+
+    fn inputs(babies: &[(Uuid, Level, bool, i64)]) -> Inputs<'static> {
+        Inputs {
+            user: "alice",
+            now: Utc::now(),
+            records: HashMap::new(),
+            babies: babies
+                .iter()
+                .map(|(b, level, archived, counter)| {
+                    (
+                        *b,
+                        LockedBaby {
+                            archived: *archived,
+                            counter: *counter,
+                            level: *level,
+                        },
+                    )
+                })
+                .collect(),
+            readable: HashSet::new(),
+        }
+    }
+
+    fn feed(mid: i64, id: Uuid, baby: Uuid) -> (i64, Result<Mutation, Rejection>) {
+        parsed(
+            mid,
+            json!({"id": mid, "entity": "feed_log", "op": "create",
+            "data": {"id": id, "babyId": baby, "method": "bottle", "startedAt": T0, "amountMl": 120}}),
+        )
+    }
+
+    #[test]
+    fn versions_rise_per_baby_even_within_one_push() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (f1, f2) = (Uuid::new_v4(), Uuid::new_v4());
+        let muts = [
+            feed(1, f1, a),
+            feed(2, f2, b),
+            parsed(
+                3,
+                json!({"id": 3, "entity": "feed_log", "op": "update", "data": {"id": f1, "amountMl": 90}}),
+            ),
+        ];
+        let p = plan(
+            inputs(&[(a, Level::Owner, false, 7), (b, Level::Editor, false, 0)]),
+            &muts,
+        );
+        assert_eq!(
+            p.outcomes,
+            vec![
+                MutationResult::Applied { id: 1, version: 8 },
+                MutationResult::Applied { id: 2, version: 1 },
+                MutationResult::Applied { id: 3, version: 9 },
+            ]
+        );
+        assert_eq!(p.counters, BTreeMap::from([(a, 9), (b, 1)]));
+        let kind = Kind::parse("feed_log").unwrap();
+        let written = &p.writes[&(kind, f1)];
+        assert_eq!(
+            (written.version, &written.entry["amountMl"]),
+            (9, &json!(90))
+        );
+        assert_eq!(
+            p.writes.len(),
+            2,
+            "one write per record, in its final state"
+        );
+    }
+
+    #[test]
+    fn refusals_consume_nothing_but_their_id() {
+        let (a, viewer, archived) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let stranger = Uuid::new_v4();
+        let muts = [
+            feed(1, Uuid::new_v4(), viewer),
+            feed(2, Uuid::new_v4(), archived),
+            feed(3, Uuid::new_v4(), stranger),
+            parsed(
+                4,
+                json!({"id": 4, "entity": "feed_log", "op": "update", "data": {"id": Uuid::new_v4()}}),
+            ),
+            parsed(
+                5,
+                json!({"id": 5, "entity": "feed_log", "op": "create", "data": {"id": 1}}),
+            ),
+            feed(6, Uuid::new_v4(), a),
+        ];
+        let p = plan(
+            inputs(&[
+                (a, Level::Owner, false, 0),
+                (viewer, Level::Viewer, false, 0),
+                (archived, Level::Owner, true, 0),
+            ]),
+            &muts,
+        );
+        let codes: Vec<String> = p
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                MutationResult::Rejected { code, .. } => serde_json::to_value(code)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                other => other.status().to_owned(),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "forbidden",
+                "forbidden",
+                "not_found",
+                "not_found",
+                "invalid",
+                "applied"
+            ]
+        );
+        assert_eq!(p.outcomes[5], MutationResult::Applied { id: 6, version: 1 });
+        assert_eq!(p.counters, BTreeMap::from([(a, 1)]));
+    }
+
+    #[test]
+    fn stale_base_versions_and_archived_records_conflict_with_current() {
+        let a = Uuid::new_v4();
+        let f = Uuid::new_v4();
+        let first = plan(inputs(&[(a, Level::Owner, false, 0)]), &[feed(1, f, a)]);
+        let stored = first.writes.into_values().next().unwrap();
+        let mut i = inputs(&[(a, Level::Owner, false, 1)]);
+        i.records.insert((stored.kind, stored.id), stored.clone());
+        let muts = [
+            parsed(
+                2,
+                json!({"id": 2, "entity": "feed_log", "op": "update", "data": {"id": f, "amountMl": 1}, "baseVersion": 0}),
+            ),
+            parsed(
+                3,
+                json!({"id": 3, "entity": "feed_log", "op": "delete", "data": {"id": f}, "baseVersion": 1}),
+            ),
+            parsed(
+                4,
+                json!({"id": 4, "entity": "feed_log", "op": "update", "data": {"id": f, "amountMl": 2}}),
+            ),
+            parsed(
+                5,
+                json!({"id": 5, "entity": "feed_log", "op": "delete", "data": {"id": f}}),
+            ),
+        ];
+        let p = plan(i, &muts);
+        match &p.outcomes[0] {
+            MutationResult::Rejected { code, current, .. } => {
+                assert_eq!(*code, RejectCode::Conflict);
+                assert_eq!(current.as_ref().unwrap()["version"], json!(1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.outcomes[1], MutationResult::Applied { id: 3, version: 2 });
+        assert!(matches!(
+            &p.outcomes[2],
+            MutationResult::Rejected {
+                code: RejectCode::Conflict,
+                ..
+            }
+        ));
+        assert_eq!(
+            p.outcomes[3],
+            MutationResult::Applied { id: 5, version: 2 },
+            "deleting an archived record changes nothing"
+        );
+    }
+}
