@@ -17,3 +17,4 @@ mod ops;
 mod pull;
 mod push;
 mod schema;
+mod stored;

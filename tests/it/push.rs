@@ -145,7 +145,7 @@ async fn create_update_delete_each_entity(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.nappy_type.as_deref(), Some("poo"));
+    assert_eq!(row.nappy_type.map(|t| t.as_str()), Some("poo"));
 
     // Update changes only the fields given.
     let r = push(
@@ -191,7 +191,10 @@ async fn create_update_delete_each_entity(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (row.colour.as_deref(), row.consistency.as_deref()),
+        (
+            row.colour.map(|c| c.as_str()),
+            row.consistency.map(|c| c.as_str())
+        ),
         (Some("green"), Some("mushy"))
     );
 
@@ -649,7 +652,11 @@ async fn create_of_an_existing_id(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (row.method.as_str(), row.end_side.as_deref(), row.amount_ml),
+        (
+            row.method.as_str(),
+            row.end_side.map(|s| s.as_str()),
+            row.amount_ml
+        ),
         ("breast", Some("left"), Some(120))
     );
     // Another baby: conflict, with the stored record (the caller can see it).
