@@ -45,7 +45,12 @@ fn batch(first_mid: i64, baby: &str, n: i64) -> (Value, Vec<Uuid>) {
 }
 
 /// Pushes batches of 10 until a request is not answered 200.
-async fn push_until_refused(base: String, token: String, baby: String) -> Worker {
+async fn push_until_refused(
+    base: String,
+    token: String,
+    baby: String,
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Worker {
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -77,6 +82,7 @@ async fn push_until_refused(base: String, token: String, baby: String) -> Worker
                     "{v}"
                 );
                 w.answered.push(ids);
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 mid += 10;
             }
             Ok(r) => {
@@ -151,24 +157,39 @@ async fn resend(c: &Client, users: &[(String, String)], workers: &[Worker]) -> V
     resent
 }
 
-/// Runs one pusher per user against `server`, sends `signal` after 800 ms of
-/// load, and returns what each pusher saw once the server stopped answering.
+/// Runs one pusher per user against `server`, sends `signal` once every
+/// pusher has had a push answered and 800 ms of load have passed, and returns
+/// what each pusher saw once the server stopped answering.
 async fn signal_mid_load(
     server: &ServerProcess,
     users: &[(String, String)],
     signal: i32,
 ) -> Vec<Worker> {
+    let counters: Vec<_> = users
+        .iter()
+        .map(|_| std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)))
+        .collect();
     let workers: Vec<_> = users
         .iter()
-        .map(|(t, b)| {
+        .zip(&counters)
+        .map(|((t, b), n)| {
             tokio::spawn(push_until_refused(
                 server.client.base.clone(),
                 t.clone(),
                 b.clone(),
+                n.clone(),
             ))
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(800)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while counters
+        .iter()
+        .any(|n| n.load(std::sync::atomic::Ordering::SeqCst) == 0)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.signal(signal);
     let workers: Vec<Worker> = futures::future::join_all(workers)
         .await
