@@ -51,11 +51,16 @@ pub fn sign(secret: &str, sub: &str, extra: Value) -> String {
             }
         }
     }
+    sign_claims(secret, &claims)
+}
+
+/// An HS256 token of exactly `claims`, signed with `secret`.
+pub fn sign_claims(secret: &str, claims: &Value) -> String {
     encode(
         Algorithm::HS256,
         &EncodingKey::from_secret(secret.as_bytes()),
         None,
-        &claims,
+        claims,
     )
 }
 
@@ -260,7 +265,7 @@ pub fn id_of(v: &Value) -> String {
 }
 
 /// Asks for an invite to `baby` at `level` as `owner`.
-pub async fn invite(c: &Client, owner: &str, baby: &str, level: &str) -> Resp {
+pub async fn create_invite(c: &Client, owner: &str, baby: &str, level: &str) -> Resp {
     c.post(
         &format!("/api/babies/{baby}/invites"),
         owner,
@@ -269,19 +274,20 @@ pub async fn invite(c: &Client, owner: &str, baby: &str, level: &str) -> Resp {
     .await
 }
 
-/// Shares `baby` with the holder of `guest` (a token) at `level`, through an
-/// invite `owner` makes and `guest` accepts.
-pub async fn share(c: &Client, owner: &str, baby: &str, guest: &str, level: &str) {
-    let invite = invite(c, owner, baby, level).await;
+/// Shares `baby` with the holder of the token `guest` at `level`, through an
+/// invite `owner` makes and `guest` accepts; returns `guest`.
+pub async fn share(c: &Client, owner: &str, baby: &str, guest: String, level: &str) -> String {
+    let invite = create_invite(c, owner, baby, level).await;
     assert_eq!(invite.status, 201, "{}", invite.text);
     let r = c
         .post(
             "/api/invites/accept",
-            guest,
+            &guest,
             json!({"token": invite.body["token"]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    guest
 }
 
 // ----- mutations -----

@@ -19,12 +19,9 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    auth::{JwksServer, claims, jwk_for, keypair, sign},
-    babies::{baby_id, share},
+    auth::{JwksServer, jwk_for, keypair},
     both,
     helpers::*,
-    pull::{entries, pull, pull_all},
-    push::{feed, push},
 };
 
 /// Reads what the server sends until it closes the connection (or `limit`).
@@ -127,13 +124,7 @@ async fn many_babies_cost_a_pull_nothing(backend: Backend) {
         "a retry of an existing baby is no new baby"
     );
     // Accepting an invite past the limit is refused too, and uses nothing.
-    let invite = app
-        .post(
-            &format!("/api/babies/{own}/invites"),
-            &victim,
-            json!({"accessLevel": "viewer"}),
-        )
-        .await;
+    let invite = create_invite(&app, &victim, &own, "viewer").await;
     let r = app
         .post(
             "/api/invites/accept",
@@ -217,8 +208,8 @@ async fn a_one_use_invite_raises_one_caregiver(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
     let baby = baby_id(&app, &alice, "Ada").await;
-    let bob = share(&app, &alice, &baby, "bob", "viewer").await;
-    let carol = share(&app, &alice, &baby, "carol", "viewer").await;
+    let bob = share(&app, &alice, &baby, app.token("bob"), "viewer").await;
+    let carol = share(&app, &alice, &baby, app.token("carol"), "viewer").await;
     let invite = app
         .post(
             &format!("/api/babies/{baby}/invites"),
@@ -423,7 +414,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
     let env = load_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let c = &server.client;
-    let alice = sign_with(TEST_SECRET, "alice", json!({}));
+    let alice = sign(TEST_SECRET, "alice", json!({}));
     let baby = baby_id(c, &alice, "Ada").await;
     let client = Uuid::new_v4();
     let note = "n".repeat(2000);
@@ -500,7 +491,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
     );
     assert!(peak < 320.0, "peak RSS {peak:.1} MiB");
     let me = c
-        .get("/api/me", &sign_with(TEST_SECRET, "victim", json!({})))
+        .get("/api/me", &sign(TEST_SECRET, "victim", json!({})))
         .await;
     assert_eq!(me.status, 200);
 }
@@ -591,7 +582,7 @@ async fn a_slow_jwks_refetch_stalls_no_valid_login(backend: Backend) {
     })
     .await;
     let token = |kid: &str, sub: &str| {
-        sign(
+        encode(
             jsonwebtoken::Algorithm::EdDSA,
             &key,
             Some(kid),
@@ -639,7 +630,7 @@ async fn leap_seconds_are_refused(backend: Backend) {
                 .contains("leap second")
         );
     }
-    assert!(crate::push::stored_rows(&app.db).await.is_empty());
+    assert!(stored_rows(&app.db).await.is_empty());
 }
 
 /// Request ids are taken only when short and visible; a client's mistakes
@@ -649,7 +640,7 @@ async fn request_ids_and_log_levels(backend: Backend) {
     let env = db_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let c = &server.client;
-    let alice = sign_with(TEST_SECRET, "alice", json!({}));
+    let alice = sign(TEST_SECRET, "alice", json!({}));
     let with_id = |id: String| {
         let req = c
             .http
@@ -681,7 +672,7 @@ async fn request_ids_and_log_levels(backend: Backend) {
             .status,
         200
     );
-    let bob = sign_with(TEST_SECRET, "bob", json!({}));
+    let bob = sign(TEST_SECRET, "bob", json!({}));
     pull(c, &bob, client, None, None)
         .await
         .assert_error(403, "forbidden");

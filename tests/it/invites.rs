@@ -5,22 +5,13 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{babies::create_baby, both, helpers::*};
+use crate::{both, helpers::*};
 
 async fn invite_lifecycle(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .post(
-            &format!("/api/babies/{id}/invites"),
-            &alice,
-            json!({"accessLevel": "editor"}),
-        )
-        .await;
+    let id = create_baby_id(&app, &alice, "Ada").await;
+    let r = create_invite(&app, &alice, &id, "editor").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let inv = &r.body;
     let token = inv["token"].as_str().unwrap().to_owned();
@@ -119,23 +110,8 @@ async fn invite_lifecycle(backend: Backend) {
 async fn revoked_and_expired_invites_are_gone(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mk = |level: &'static str| {
-        let (app, alice, id) = (&app, &alice, &id);
-        async move {
-            app.post(
-                &format!("/api/babies/{id}/invites"),
-                alice,
-                json!({"accessLevel": level}),
-            )
-            .await
-            .body
-        }
-    };
-    let revoked = mk("viewer").await;
+    let id = create_baby_id(&app, &alice, "Ada").await;
+    let revoked = create_invite(&app, &alice, &id, "viewer").await.body;
     let rid = revoked["id"].as_str().unwrap();
     assert_eq!(
         app.delete(&format!("/api/babies/{id}/invites/{rid}"), &alice)
@@ -160,7 +136,7 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     assert!(list.body["invites"][0]["revokedAt"].is_string());
 
-    let expired = mk("viewer").await;
+    let expired = create_invite(&app, &alice, &id, "viewer").await.body;
     app.db
         .execute_unprepared(&format!(
             "UPDATE baby_invites SET expires_at = '2020-01-01T00:00:00Z' WHERE id = '{}'",
@@ -196,11 +172,8 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
         .assert_error(404, "not_found");
 
     // Revoking an invite of another baby, or none: 404.
-    let other = create_baby(&app, &alice, "Bo").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let live = mk("viewer").await;
+    let other = create_baby_id(&app, &alice, "Bo").await;
+    let live = create_invite(&app, &alice, &id, "viewer").await.body;
     let lid = live["id"].as_str().unwrap();
     app.delete(&format!("/api/babies/{other}/invites/{lid}"), &alice)
         .await
@@ -229,10 +202,7 @@ use sea_orm::ConnectionTrait;
 async fn invite_validation(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_baby_id(&app, &alice, "Ada").await;
     let path = format!("/api/babies/{id}/invites");
     for (body, field) in [
         (json!({}), "accessLevel"),
@@ -288,24 +258,9 @@ async fn invite_validation(backend: Backend) {
 async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let invite = |level: &'static str| {
-        let (app, alice, id) = (&app, &alice, &id);
-        async move {
-            app.post(
-                &format!("/api/babies/{id}/invites"),
-                alice,
-                json!({"accessLevel": level}),
-            )
-            .await
-            .body
-        }
-    };
+    let id = create_baby_id(&app, &alice, "Ada").await;
     let bob = app.token("bob");
-    let ed = invite("editor").await;
+    let ed = create_invite(&app, &alice, &id, "editor").await.body;
     assert_eq!(
         app.post("/api/invites/accept", &bob, json!({"token": ed["token"]}))
             .await
@@ -313,13 +268,13 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
         "editor"
     );
     // A lower invite: bob stays editor, the invite is not used.
-    let vi = invite("viewer").await;
+    let vi = create_invite(&app, &alice, &id, "viewer").await.body;
     let r = app
         .post("/api/invites/accept", &bob, json!({"token": vi["token"]}))
         .await;
     assert_eq!(r.body, json!({"babyId": id, "accessLevel": "editor"}));
     // A higher invite: bob rises to owner, which uses the invite once.
-    let ow = invite("owner").await;
+    let ow = create_invite(&app, &alice, &id, "owner").await.body;
     let r = app
         .post("/api/invites/accept", &bob, json!({"token": ow["token"]}))
         .await;
@@ -351,19 +306,9 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
 async fn racing_accepts_take_exactly_the_uses_there_are(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_baby_id(&app, &alice, "Ada").await;
     for round in 0..5 {
-        let inv = app
-            .post(
-                &format!("/api/babies/{id}/invites"),
-                &alice,
-                json!({"accessLevel": "viewer"}),
-            )
-            .await
-            .body;
+        let inv = create_invite(&app, &alice, &id, "viewer").await.body;
         let (u1, u2) = (
             app.token(&format!("r{round}a")),
             app.token(&format!("r{round}b")),
