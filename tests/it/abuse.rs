@@ -19,7 +19,7 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    auth::{JwksServer, jwk_for, keypair},
+    auth::{JwksServer, jwk_for},
     both,
     helpers::*,
 };
@@ -571,16 +571,9 @@ async fn the_rate_limit_comes_before_the_database(backend: Backend) {
 /// unknown `kid`, never a valid login.
 async fn a_slow_jwks_refetch_stalls_no_valid_login(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (private, _, _) = keypair(dir.path(), "ed");
-    let (key, jwk) = jwk_for(&private, "k1");
+    let (key, jwk) = jwk_for(dir.path(), "k1");
     let jwks = JwksServer::start(json!({"keys": [jwk]})).await;
-    let url = jwks.url.clone();
-    let app = spawn_app_with(backend, |c| {
-        c.jwt_secret = None;
-        c.jwt_jwks_url = Some(url);
-        c.jwt_jwks_refetch_secs = 1;
-    })
-    .await;
+    let app = jwks.app(backend).await;
     let token = |kid: &str, sub: &str| {
         encode(
             jsonwebtoken::Algorithm::EdDSA,

@@ -340,10 +340,23 @@ impl JwksServer {
             _task: task,
         }
     }
+
+    /// An app that trusts only this key set, refetching it at most once a second.
+    pub async fn app(&self, backend: Backend) -> TestApp {
+        let url = self.url.clone();
+        spawn_app_with(backend, |c| {
+            c.jwt_secret = None;
+            c.jwt_jwks_url = Some(url);
+            c.jwt_jwks_refetch_secs = 1;
+        })
+        .await
+    }
 }
 
-pub(crate) fn jwk_for(private: &[u8], kid: &str) -> (EncodingKey, Value) {
-    let enc = EncodingKey::from_ed_pem(private).unwrap();
+/// A new Ed25519 key made in `dir`, and its JWK named `kid`.
+pub(crate) fn jwk_for(dir: &Path, kid: &str) -> (EncodingKey, Value) {
+    let (private, _, _) = keypair(dir, "ed");
+    let enc = EncodingKey::from_ed_pem(&private).unwrap();
     let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::EdDSA).unwrap();
     jwk.common.key_id = Some(kid.to_owned());
     (enc, serde_json::to_value(jwk).unwrap())
@@ -351,21 +364,12 @@ pub(crate) fn jwk_for(private: &[u8], kid: &str) -> (EncodingKey, Value) {
 
 async fn jwks_with_key_rotation(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (p1, _, _) = keypair(dir.path(), "ed");
-    let (k1, jwk1) = jwk_for(&p1, "k1");
-    let (p2, _, _) = keypair(dir.path(), "ed");
-    let (k2, jwk2) = jwk_for(&p2, "k2");
-    let (p3, _, _) = keypair(dir.path(), "ed");
-    let (k3, _) = jwk_for(&p3, "k3");
+    let (k1, jwk1) = jwk_for(dir.path(), "k1");
+    let (k2, jwk2) = jwk_for(dir.path(), "k2");
+    let (k3, _) = jwk_for(dir.path(), "k3");
 
     let jwks = JwksServer::start(json!({"keys": [jwk1]})).await;
-    let url = jwks.url.clone();
-    let app = spawn_app_with(backend, |c| {
-        c.jwt_secret = None;
-        c.jwt_jwks_url = Some(url);
-        c.jwt_jwks_refetch_secs = 1;
-    })
-    .await;
+    let app = jwks.app(backend).await;
     let ed = |k: &EncodingKey, kid: &str| encode(Algorithm::EdDSA, k, Some(kid), &claims("alice"));
 
     let r = app.get("/api/me", &ed(&k1, "k1")).await;
