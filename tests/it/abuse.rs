@@ -205,9 +205,7 @@ async fn open_invites_are_capped(backend: Backend) {
 
 /// A one-use owner invite raises one viewer, never several.
 async fn a_one_use_invite_raises_one_caregiver(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let bob = share(&app, &alice, &baby, app.token("bob"), "viewer").await;
     let carol = share(&app, &alice, &baby, app.token("carol"), "viewer").await;
     let invite = app
@@ -499,9 +497,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
 /// Request bodies may come gzip-compressed; other encodings are 415; a gzip
 /// bomb is 413 after the limit; nothing of a refused body is written.
 async fn compressed_request_bodies(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let send = |encoding: &'static str, body: Vec<u8>| {
         let req = app
@@ -605,9 +601,7 @@ async fn a_slow_jwks_refetch_stalls_no_valid_login(backend: Backend) {
 /// A leap second is refused on both databases (PostgreSQL would store it as
 /// the next second).
 async fn leap_seconds_are_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let mut m = feed(1, Uuid::new_v4(), &baby);
     m["data"]["startedAt"] = json!("2016-12-31T23:59:60.500Z");
     let mut n = feed(2, Uuid::new_v4(), &baby);

@@ -447,9 +447,7 @@ async fn sql_in_text_is_stored_verbatim(backend: Backend) {
 }
 
 async fn a_deleted_users_token_is_never_a_5xx(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     assert_eq!(
         push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)])

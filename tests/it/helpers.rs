@@ -222,6 +222,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// A migrated app, alice's token, and her baby "Ada" (its id made by the server).
+pub async fn spawn_with_baby(backend: Backend) -> (TestApp, String, String) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let baby = baby_id(&app, &alice, "Ada").await;
+    (app, alice, baby)
+}
+
 /// A migrated app whose configuration `tweak` may change first.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let test_db = TestDb::new(backend).await;

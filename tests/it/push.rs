@@ -25,9 +25,7 @@ fn statuses(r: &Resp) -> Vec<String> {
 }
 
 async fn create_update_delete_each_entity(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let (f, s, n) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let r = push(
@@ -162,9 +160,7 @@ async fn create_update_delete_each_entity(backend: Backend) {
 }
 
 async fn replay_is_all_duplicate_and_changes_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let batch = vec![
         feed(1, Uuid::new_v4(), &baby),
@@ -202,9 +198,7 @@ async fn replay_is_all_duplicate_and_changes_nothing(backend: Backend) {
 }
 
 async fn a_gap_is_409_and_applies_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let r = push(&app, &alice, client, vec![feed(2, Uuid::new_v4(), &baby)]).await;
     r.assert_error(409, "out_of_order");
@@ -239,9 +233,7 @@ async fn a_gap_is_409_and_applies_nothing(backend: Backend) {
 }
 
 async fn a_bad_mutation_between_two_good_ones(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let mut bad = feed(2, Uuid::new_v4(), &baby);
@@ -309,9 +301,7 @@ async fn a_bad_mutation_between_two_good_ones(backend: Backend) {
 }
 
 async fn every_validation_rule_is_a_named_rejection(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let f = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, f, &baby)]).await;
@@ -400,9 +390,7 @@ async fn every_validation_rule_is_a_named_rejection(backend: Backend) {
 }
 
 async fn malformed_envelopes_are_400_and_apply_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let good = feed(1, Uuid::new_v4(), &baby);
     let cases = vec![
@@ -449,9 +437,7 @@ async fn malformed_envelopes_are_400_and_apply_nothing(backend: Backend) {
 }
 
 async fn viewers_and_strangers_write_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let vera = share(&app, &alice, &baby, app.token("vera"), "viewer").await;
     let stranger = app.token("mallory");
     let f = Uuid::new_v4();
@@ -589,9 +575,7 @@ async fn create_of_an_existing_id(backend: Backend) {
 }
 
 async fn base_version_conflicts(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let bob = share(&app, &alice, &baby, app.token("bob"), "editor").await;
     let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
     let f = Uuid::new_v4();
@@ -645,9 +629,7 @@ async fn client_ids_belong_to_their_first_user(backend: Backend) {
 }
 
 async fn archived_babies_take_no_writes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let f = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, f, &baby)]).await;
@@ -688,9 +670,7 @@ async fn archived_babies_take_no_writes(backend: Backend) {
 }
 
 async fn limits_are_413_and_apply_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let many: Vec<Value> = (1..=1001).map(|i| feed(i, Uuid::new_v4(), &baby)).collect();
     let r = push(&app, &alice, client, many).await;
