@@ -65,7 +65,7 @@ async fn metrics_labels_come_from_fixed_sets(backend: Backend) {
         let method = Method::from_bytes(format!("X{i}{}", "M".repeat(1000)).as_bytes()).unwrap();
         let r = app
             .http
-            .request(method, format!("{}/health/live", app.base))
+            .request(method, app.url("/health/live"))
             .send()
             .await
             .unwrap();
@@ -458,7 +458,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
     let body = json!({"protocolVersion": 1, "clientId": client, "cursor": null, "limit": 5000});
     let r = c
         .http
-        .post(format!("{}/api/sync/pull", c.base))
+        .post(c.url(PULL))
         .bearer_auth(&alice)
         .header("accept-encoding", "gzip")
         .json(&body)
@@ -502,7 +502,7 @@ async fn compressed_request_bodies(backend: Backend) {
     let send = |encoding: &'static str, body: Vec<u8>| {
         let req = app
             .http
-            .post(format!("{}/api/sync/push", app.base))
+            .post(app.url(PUSH))
             .bearer_auth(&alice)
             .header("content-type", "application/json")
             .header("content-encoding", encoding)
@@ -629,10 +629,7 @@ async fn request_ids_and_log_levels(backend: Backend) {
     let c = &server.client;
     let alice = sign(TEST_SECRET, "alice", json!({}));
     let with_id = |id: String| {
-        let req = c
-            .http
-            .get(format!("{}/health/live", c.base))
-            .header("x-request-id", id);
+        let req = c.http.get(c.url("/health/live")).header("x-request-id", id);
         async move {
             req.send().await.unwrap().headers()["x-request-id"]
                 .to_str()
@@ -692,7 +689,7 @@ async fn cors_follows_the_setting(backend: Backend) {
     .await;
     let preflight = |origin: &'static str| {
         app.http
-            .request(Method::OPTIONS, format!("{}/api/sync/push", app.base))
+            .request(Method::OPTIONS, app.url(PUSH))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header(
@@ -731,7 +728,7 @@ async fn cors_follows_the_setting(backend: Backend) {
 
     let r = app
         .http
-        .get(format!("{}/api/me", app.base))
+        .get(app.url("/api/me"))
         .bearer_auth(app.token("alice"))
         .header("origin", "http://localhost:5173")
         .send()
@@ -754,7 +751,7 @@ async fn cors_follows_the_setting(backend: Backend) {
     let plain = spawn_app(backend).await;
     let r = plain
         .http
-        .get(format!("{}/api/me", plain.base))
+        .get(plain.url("/api/me"))
         .bearer_auth(plain.token("alice"))
         .header("origin", "https://app.example")
         .send()

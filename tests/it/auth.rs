@@ -107,7 +107,7 @@ async fn valid_token_reaches_me_and_refreshes_the_name(backend: Backend) {
     // Scheme is case-insensitive.
     let r = app
         .http
-        .get(format!("{}/api/me", app.base))
+        .get(app.url("/api/me"))
         .header("authorization", format!("bearer {}", app.token("carol")))
         .send()
         .await
@@ -123,7 +123,7 @@ async fn every_bad_token_is_401(backend: Backend) {
 
     let basic = app
         .http
-        .get(format!("{}/api/me", app.base))
+        .get(app.url("/api/me"))
         .header("authorization", "Basic YWxpY2U6cHc=")
         .send()
         .await

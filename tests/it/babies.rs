@@ -160,7 +160,7 @@ async fn validation_names_the_field_and_changes_nothing(backend: Backend) {
     // Malformed JSON, wrong content type.
     let raw = app
         .http
-        .post(format!("{}/api/babies", app.base))
+        .post(app.url("/api/babies"))
         .bearer_auth(&alice)
         .header("content-type", "application/json")
         .body("{\"name\": ")
@@ -170,7 +170,7 @@ async fn validation_names_the_field_and_changes_nothing(backend: Backend) {
     Client::read(raw).await.assert_error(400, "invalid_request");
     let form = app
         .http
-        .post(format!("{}/api/babies", app.base))
+        .post(app.url("/api/babies"))
         .bearer_auth(&alice)
         .header("content-type", "text/plain")
         .body("{\"name\": \"A\"}")

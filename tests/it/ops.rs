@@ -129,7 +129,7 @@ async fn request_ids_and_users_are_logged_never_tokens(backend: Backend) {
     let r = server
         .client
         .http
-        .get(format!("{}/api/me", server.client.base))
+        .get(server.client.url("/api/me"))
         .bearer_auth(&token)
         .header("x-request-id", "req-abc-123")
         .send()
@@ -139,7 +139,7 @@ async fn request_ids_and_users_are_logged_never_tokens(backend: Backend) {
     let made = server
         .client
         .http
-        .get(format!("{}/health/live", server.client.base))
+        .get(server.client.url("/health/live"))
         .send()
         .await
         .unwrap();

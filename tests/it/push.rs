@@ -422,7 +422,7 @@ async fn malformed_envelopes_are_400_and_apply_nothing(backend: Backend) {
     ] {
         let r = app
             .http
-            .post(format!("{}/api/sync/push", app.base))
+            .post(app.url(PUSH))
             .bearer_auth(&alice)
             .header("content-type", ct)
             .body(body)
