@@ -11,11 +11,13 @@ use std::net::SocketAddr;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub const PUSH: &str = "/api/sync/push";
 pub const PULL: &str = "/api/sync/pull";
+pub const ACCEPT: &str = "/api/invites/accept";
 
 /// The kinds of log entry, in the order a pull answer lists them.
 pub const KINDS: [&str; 3] = ["feed_log", "sleep_log", "nappy_log"];
@@ -274,18 +276,17 @@ pub async fn create_invite(c: &Client, owner: &str, baby: &str, level: &str) -> 
     .await
 }
 
+/// Accepts the invite whose token is `invite_token` as `guest`.
+pub async fn accept_invite(c: &Client, guest: &str, invite_token: impl Serialize) -> Resp {
+    c.post(ACCEPT, guest, json!({"token": invite_token})).await
+}
+
 /// Shares `baby` with the holder of the token `guest` at `level`, through an
 /// invite `owner` makes and `guest` accepts; returns `guest`.
 pub async fn share(c: &Client, owner: &str, baby: &str, guest: String, level: &str) -> String {
     let invite = create_invite(c, owner, baby, level).await;
     assert_eq!(invite.status, 201, "{}", invite.text);
-    let r = c
-        .post(
-            "/api/invites/accept",
-            &guest,
-            json!({"token": invite.body["token"]}),
-        )
-        .await;
+    let r = accept_invite(c, &guest, &invite.body["token"]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     guest
 }

@@ -125,13 +125,7 @@ async fn many_babies_cost_a_pull_nothing(backend: Backend) {
     );
     // Accepting an invite past the limit is refused too, and uses nothing.
     let invite = create_invite(&app, &victim, &own, "viewer").await;
-    let r = app
-        .post(
-            "/api/invites/accept",
-            &mallory,
-            json!({"token": invite.body["token"]}),
-        )
-        .await;
+    let r = accept_invite(&app, &mallory, &invite.body["token"]).await;
     r.assert_error(409, "limit_reached");
     let list = app
         .get(&format!("/api/babies/{own}/invites"), &victim)

@@ -60,9 +60,7 @@ async fn invite_lifecycle(backend: Backend) {
     assert_eq!(list.body["invites"][0]["id"], inv["id"]);
 
     let bob = app.token("bob");
-    let acc = app
-        .post("/api/invites/accept", &bob, json!({"token": token}))
-        .await;
+    let acc = accept_invite(&app, &bob, &token).await;
     assert_eq!(acc.status, 200, "{}", acc.text);
     assert_eq!(acc.body, json!({"babyId": id, "accessLevel": "editor"}));
     assert_eq!(
@@ -70,33 +68,23 @@ async fn invite_lifecycle(backend: Backend) {
         "editor"
     );
     // Accepting twice uses the invite once.
-    let again = app
-        .post("/api/invites/accept", &bob, json!({"token": token}))
-        .await;
+    let again = accept_invite(&app, &bob, &token).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body, json!({"babyId": id, "accessLevel": "editor"}));
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     assert_eq!(list.body["invites"][0]["usesCount"], 1);
     // Used up for anyone else.
-    app.post(
-        "/api/invites/accept",
-        &app.token("carol"),
-        json!({"token": token}),
-    )
-    .await
-    .assert_error(410, "invite_unusable");
+    accept_invite(&app, &app.token("carol"), &token)
+        .await
+        .assert_error(410, "invite_unusable");
     app.get(&format!("/api/babies/{id}"), &app.token("carol"))
         .await
         .assert_error(404, "not_found");
     // Unknown tokens.
     for t in ["nope", "", &"x".repeat(2000)] {
-        app.post(
-            "/api/invites/accept",
-            &app.token("carol"),
-            json!({"token": t}),
-        )
-        .await
-        .assert_error(404, "not_found");
+        accept_invite(&app, &app.token("carol"), &t)
+            .await
+            .assert_error(404, "not_found");
     }
     app.post(
         "/api/invites/accept",
@@ -126,13 +114,9 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
         204,
         "idempotent"
     );
-    app.post(
-        "/api/invites/accept",
-        &app.token("bob"),
-        json!({"token": revoked["token"]}),
-    )
-    .await
-    .assert_error(410, "invite_unusable");
+    accept_invite(&app, &app.token("bob"), &revoked["token"])
+        .await
+        .assert_error(410, "invite_unusable");
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     assert!(list.body["invites"][0]["revokedAt"].is_string());
 
@@ -160,13 +144,9 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
             .to_utc());
         a.update(&app.db).await.unwrap();
     }
-    app.post(
-        "/api/invites/accept",
-        &app.token("bob"),
-        json!({"token": expired["token"]}),
-    )
-    .await
-    .assert_error(410, "invite_unusable");
+    accept_invite(&app, &app.token("bob"), &expired["token"])
+        .await
+        .assert_error(410, "invite_unusable");
     app.get(&format!("/api/babies/{id}"), &app.token("bob"))
         .await
         .assert_error(404, "not_found");
@@ -186,13 +166,9 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
     .assert_error(404, "not_found");
     // The live one still works.
     assert_eq!(
-        app.post(
-            "/api/invites/accept",
-            &app.token("bob"),
-            json!({"token": live["token"]})
-        )
-        .await
-        .status,
+        accept_invite(&app, &app.token("bob"), &live["token"])
+            .await
+            .status,
         200
     );
 }
@@ -262,22 +238,16 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
     let bob = app.token("bob");
     let ed = create_invite(&app, &alice, &id, "editor").await.body;
     assert_eq!(
-        app.post("/api/invites/accept", &bob, json!({"token": ed["token"]}))
-            .await
-            .body["accessLevel"],
+        accept_invite(&app, &bob, &ed["token"]).await.body["accessLevel"],
         "editor"
     );
     // A lower invite: bob stays editor, the invite is not used.
     let vi = create_invite(&app, &alice, &id, "viewer").await.body;
-    let r = app
-        .post("/api/invites/accept", &bob, json!({"token": vi["token"]}))
-        .await;
+    let r = accept_invite(&app, &bob, &vi["token"]).await;
     assert_eq!(r.body, json!({"babyId": id, "accessLevel": "editor"}));
     // A higher invite: bob rises to owner, which uses the invite once.
     let ow = create_invite(&app, &alice, &id, "owner").await.body;
-    let r = app
-        .post("/api/invites/accept", &bob, json!({"token": ow["token"]}))
-        .await;
+    let r = accept_invite(&app, &bob, &ow["token"]).await;
     assert_eq!(r.body, json!({"babyId": id, "accessLevel": "owner"}));
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     let uses: Vec<i64> = list.body["invites"]
@@ -288,18 +258,10 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
         .collect();
     assert_eq!(uses, vec![1, 0, 1]);
     // The owner herself accepting keeps owner.
-    let r = app
-        .post("/api/invites/accept", &alice, json!({"token": vi["token"]}))
-        .await;
+    let r = accept_invite(&app, &alice, &vi["token"]).await;
     assert_eq!(r.body["accessLevel"], "owner");
     // The unused viewer invite still works for someone new.
-    let r = app
-        .post(
-            "/api/invites/accept",
-            &app.token("carol"),
-            json!({"token": vi["token"]}),
-        )
-        .await;
+    let r = accept_invite(&app, &app.token("carol"), &vi["token"]).await;
     assert_eq!(r.body["accessLevel"], "viewer");
 }
 
@@ -314,8 +276,8 @@ async fn racing_accepts_take_exactly_the_uses_there_are(backend: Backend) {
             app.token(&format!("r{round}b")),
         );
         let (a, b) = tokio::join!(
-            app.post("/api/invites/accept", &u1, json!({"token": inv["token"]})),
-            app.post("/api/invites/accept", &u2, json!({"token": inv["token"]})),
+            accept_invite(&app, &u1, &inv["token"]),
+            accept_invite(&app, &u2, &inv["token"]),
         );
         let mut s = [a.status.as_u16(), b.status.as_u16()];
         s.sort();
@@ -337,12 +299,7 @@ async fn racing_accepts_take_exactly_the_uses_there_are(backend: Backend) {
         .await
         .body;
     let tokens: Vec<String> = (0..6).map(|i| app.token(&format!("many{i}"))).collect();
-    let results = join_all(
-        tokens
-            .iter()
-            .map(|t| app.post("/api/invites/accept", t, json!({"token": inv["token"]}))),
-    )
-    .await;
+    let results = join_all(tokens.iter().map(|t| accept_invite(&app, t, &inv["token"]))).await;
     let ok = results.iter().filter(|r| r.status == 200).count();
     let gone = results.iter().filter(|r| r.status == 410).count();
     assert_eq!((ok, gone), (3, 3), "{results:?}");

@@ -379,13 +379,7 @@ async fn never_skips_a_concurrent_write(backend: Backend) {
     let baby = baby_id(&writer_srv, &alice, "Ada").await;
     for sub in ["w1", "w2"] {
         let inv = create_invite(&writer_srv, &alice, &baby, "editor").await;
-        writer_srv
-            .post(
-                "/api/invites/accept",
-                &token(sub),
-                json!({"token": inv.body["token"]}),
-            )
-            .await;
+        accept_invite(&writer_srv, &token(sub), &inv.body["token"]).await;
     }
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers = ["alice", "w1", "w2"].map(|sub| {

@@ -776,12 +776,7 @@ async fn concurrent_pushes_from_two_processes(backend: Backend) {
     let other = baby_id(c0, &alice, "Bo").await;
     for sub in ["w1", "w2", "w3"] {
         let inv = create_invite(c0, &alice, &baby, "editor").await;
-        c0.post(
-            "/api/invites/accept",
-            &token(sub),
-            json!({"token": inv.body["token"]}),
-        )
-        .await;
+        accept_invite(c0, &token(sub), &inv.body["token"]).await;
     }
     let workers = ["alice", "w1", "w2", "w3"]
         .iter()
