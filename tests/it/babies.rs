@@ -148,15 +148,7 @@ async fn validation_names_the_field_and_changes_nothing(backend: Backend) {
         );
     }
     // 100 characters after trimming is fine.
-    let ok = app
-        .post(
-            "/api/babies",
-            &alice,
-            json!({"name": format!(" {} ", "y".repeat(100))}),
-        )
-        .await;
-    assert_eq!(ok.status, 201);
-    let id = ok.body["id"].as_str().unwrap().to_owned();
+    let id = baby_id(&app, &alice, &format!(" {} ", "y".repeat(100))).await;
     // Malformed JSON, wrong content type.
     let raw = app
         .http

@@ -394,12 +394,11 @@ async fn sql_in_text_is_stored_verbatim(backend: Backend) {
     let token = sign(TEST_SECRET, sub, json!({"name": evil[1], "email": evil[2]}));
     let me = app.get("/api/me", &token).await;
     assert_eq!(me.body, json!({"userId": sub, "displayName": evil[1]}));
-    let baby = app
-        .post("/api/babies", &token, json!({"name": evil[0]}))
-        .await;
-    assert_eq!(baby.status, 201);
-    assert_eq!(baby.body["name"], evil[0]);
-    let id = baby.body["id"].as_str().unwrap().to_owned();
+    let baby = try_create_baby(&app, &token, &json!({"name": evil[0]}))
+        .await
+        .unwrap();
+    assert_eq!(baby["name"], evil[0]);
+    let id = id_of(&baby);
     let client = Uuid::new_v4();
     let mut muts = vec![];
     for (i, text) in evil.iter().enumerate() {
