@@ -388,9 +388,9 @@ pub async fn pull(
     c.post(PULL, token, pull_body(client, cursor, limit)).await
 }
 
-/// Every entry of a pull answer as (entity, entry); an error unless it is a
-/// 200 with a list of changes for every kind.
-pub fn try_entries(r: &Resp) -> Result<Vec<(String, Value)>, String> {
+/// Every entry of a pull answer as (entity, entry), borrowed from it; an
+/// error unless it is a 200 with a list of changes for every kind.
+pub fn try_entries(r: &Resp) -> Result<Vec<(&'static str, &Value)>, String> {
     if r.status != 200 {
         return Err(format!("pull: {}: {}", r.status, r.text));
     }
@@ -399,14 +399,21 @@ pub fn try_entries(r: &Resp) -> Result<Vec<(String, Value)>, String> {
         let list = r.body["changes"][kind]
             .as_array()
             .ok_or_else(|| format!("changes.{kind}: {}", r.text))?;
-        out.extend(list.iter().map(|e| (kind.to_owned(), e.clone())));
+        out.extend(list.iter().map(|e| (kind, e)));
     }
     Ok(out)
 }
 
 /// Every entry of a pull answer as (entity, entry), asserting it is a 200.
 pub fn entries(r: &Resp) -> Vec<(String, Value)> {
-    try_entries(r).unwrap_or_else(|e| panic!("{e}"))
+    owned(try_entries(r).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn owned(entries: Vec<(&'static str, &Value)>) -> Vec<(String, Value)> {
+    entries
+        .into_iter()
+        .map(|(k, e)| (k.to_owned(), e.clone()))
+        .collect()
 }
 
 /// Pulls in pages of `limit` until `hasMore` is false, handing each page's
@@ -417,7 +424,7 @@ pub async fn try_pull_pages(
     client: Uuid,
     mut cursor: Option<String>,
     limit: u64,
-    mut page: impl FnMut(Vec<(String, Value)>),
+    mut page: impl FnMut(Vec<(&'static str, &Value)>),
 ) -> Result<(String, u64), String> {
     let mut pages = 0;
     loop {
@@ -456,7 +463,7 @@ pub async fn pull_all(
     limit: u64,
 ) -> (String, Vec<Vec<(String, Value)>>) {
     let mut pages = vec![];
-    let (cursor, _) = try_pull_pages(c, token, client, cursor, limit, |p| pages.push(p))
+    let (cursor, _) = try_pull_pages(c, token, client, cursor, limit, |p| pages.push(owned(p)))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (cursor, pages)

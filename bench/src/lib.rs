@@ -274,7 +274,7 @@ pub async fn pull_everything(
     page: u64,
 ) -> Result<(HashMap<String, u32>, u64), String> {
     let mut seen: HashMap<String, u32> = HashMap::new();
-    let count = |entries: Vec<(String, Value)>| {
+    let count = |entries: Vec<(&str, &Value)>| {
         for (_, e) in entries {
             *seen
                 .entry(e["id"].as_str().unwrap_or_default().to_owned())
