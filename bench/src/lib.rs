@@ -22,6 +22,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub mod client;
+
+use client::Client;
+
 /// What to run against, and who signs the tokens.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -30,14 +34,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// A token for `sub`, named `sub`, valid for a day.
     pub fn token(&self, sub: &str) -> String {
-        let now = chrono::Utc::now().timestamp();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &json!({"sub": sub, "name": sub, "iat": now, "exp": now + 24 * 3600}),
-            &jsonwebtoken::EncodingKey::from_secret(self.jwt_secret.as_bytes()),
-        )
-        .expect("sign")
+        let exp = chrono::Utc::now().timestamp() + 24 * 3600;
+        client::sign(&self.jwt_secret, sub, json!({"name": sub, "exp": exp}))
+    }
+
+    /// A client of the target through [`http`].
+    pub fn client(&self) -> Client {
+        Client::with_http(self.base_url.clone(), http())
     }
 }
 
@@ -51,43 +56,15 @@ pub fn http() -> reqwest::Client {
         .expect("client")
 }
 
-async fn post(
-    http: &reqwest::Client,
-    t: &Target,
-    path: &str,
+/// A push of `mutations` from `client`: its results, or an error unless 200.
+async fn push(
+    c: &Client,
     token: &str,
-    body: &Value,
+    client: Uuid,
+    mutations: Vec<Value>,
 ) -> Result<Value, String> {
-    let r = http
-        .post(format!("{}{path}", t.base_url))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("POST {path}: {e}"))?;
-    let status = r.status();
-    let text = r.text().await.map_err(|e| format!("POST {path}: {e}"))?;
-    if !status.is_success() {
-        return Err(format!(
-            "POST {path}: {status}: {}",
-            text.chars().take(300).collect::<String>()
-        ));
-    }
-    serde_json::from_str(&text).map_err(|e| format!("POST {path}: {e}"))
-}
-
-const T0: &str = "2026-11-20T07:05:00.000Z";
-
-/// A create mutation of the kind `i % 3` picks.
-pub fn create(mid: u64, id: Uuid, baby: &str, i: u64) -> Value {
-    match i % 3 {
-        0 => json!({"id": mid, "entity": "feed_log", "op": "create",
-            "data": {"id": id, "babyId": baby, "method": "bottle", "startedAt": T0, "amountMl": 120, "notes": "bench"}}),
-        1 => json!({"id": mid, "entity": "sleep_log", "op": "create",
-            "data": {"id": id, "babyId": baby, "startedAt": T0, "endedAt": "2026-11-20T08:05:00.000Z", "durationMinutes": 60}}),
-        _ => json!({"id": mid, "entity": "nappy_log", "op": "create",
-            "data": {"id": id, "babyId": baby, "startedAt": T0, "type": "wee", "colour": "yellow"}}),
-    }
+    let r = client::try_push(c, token, client, mutations).await?;
+    Ok(r.expect_json("POST /api/sync/push", 200)?.body)
 }
 
 #[derive(Clone, Debug)]
@@ -150,7 +127,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Makes `users` users, each with a baby; returns (token, baby id) per user.
 pub async fn setup_users(
-    http: &reqwest::Client,
+    c: &Client,
     t: &Target,
     users: usize,
     tag: &str,
@@ -158,23 +135,16 @@ pub async fn setup_users(
     let mut out = vec![];
     for u in 0..users {
         let token = t.token(&format!("bench-{tag}-{u}"));
-        let baby = post(
-            http,
-            t,
-            "/api/babies",
-            &token,
-            &json!({"name": format!("Bench {u}")}),
-        )
-        .await?;
-        out.push((token, baby["id"].as_str().ok_or("no baby id")?.to_owned()));
+        let baby = client::try_baby_id(c, &token, &format!("Bench {u}")).await?;
+        out.push((token, baby));
     }
     Ok(out)
 }
 
 pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String> {
-    let http = http();
+    let c = t.client();
     let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let users = setup_users(&http, t, cfg.users, &tag).await?;
+    let users = setup_users(&c, t, cfg.users, &tag).await?;
     let acked: Arc<Mutex<HashMap<usize, Vec<Uuid>>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let (requests, errors, rejected) = (
@@ -189,7 +159,7 @@ pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String
         .map(|r| Duration::from_secs_f64(cfg.batch as f64 * cfg.concurrency as f64 / r));
     let mut workers = vec![];
     for w in 0..cfg.concurrency {
-        let (http, t, cfg) = (http.clone(), t.clone(), cfg.clone());
+        let (c, cfg) = (c.clone(), cfg.clone());
         let user = w % users.len();
         let (token, baby) = users[user].clone();
         let (acked, latencies) = (acked.clone(), latencies.clone());
@@ -218,12 +188,13 @@ pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String
                 let mutations: Vec<Value> = ids
                     .iter()
                     .enumerate()
-                    .map(|(i, id)| create(next_id + i as u64, *id, &baby, next_id + i as u64))
+                    .map(|(i, id)| {
+                        let n = next_id + i as u64;
+                        client::any_kind(n, n as i64, *id, &baby)
+                    })
                     .collect();
-                let body =
-                    json!({"protocolVersion": 1, "clientId": client, "mutations": mutations});
                 let t0 = Instant::now();
-                let result = post(&http, &t, "/api/sync/push", &token, &body).await;
+                let result = push(&c, &token, client, mutations).await;
                 latencies
                     .lock()
                     .unwrap()
@@ -269,7 +240,7 @@ pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort_by(f64::total_cmp);
     let (verified, verify_detail) = if cfg.verify {
-        let (ok, detail) = verify(&http, t, &users, &acked).await?;
+        let (ok, detail) = verify(&c, &users, &acked).await?;
         (Some(ok), detail)
     } else {
         (None, String::new())
@@ -298,50 +269,32 @@ pub async fn run_push(t: &Target, cfg: &PushConfig) -> Result<PushReport, String
 
 /// Pulls every page for `token` from a fresh client: (entries of each id, pages).
 pub async fn pull_everything(
-    http: &reqwest::Client,
-    t: &Target,
+    c: &Client,
     token: &str,
     page: u64,
 ) -> Result<(HashMap<String, u32>, u64), String> {
-    let client = Uuid::new_v4();
-    let mut cursor = Value::Null;
     let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut pages = 0;
-    loop {
-        let r = post(
-            http,
-            t,
-            "/api/sync/pull",
-            token,
-            &json!({"protocolVersion": 1, "clientId": client, "cursor": cursor, "limit": page}),
-        )
-        .await?;
-        pages += 1;
-        for kind in ["feed_log", "sleep_log", "nappy_log"] {
-            for e in r["changes"][kind].as_array().into_iter().flatten() {
-                *seen
-                    .entry(e["id"].as_str().unwrap_or_default().to_owned())
-                    .or_default() += 1;
-            }
+    let count = |entries: Vec<(&str, &Value)>| {
+        for (_, e) in entries {
+            *seen
+                .entry(e["id"].as_str().unwrap_or_default().to_owned())
+                .or_default() += 1;
         }
-        cursor = r["cursor"].clone();
-        if r["hasMore"] != true {
-            return Ok((seen, pages));
-        }
-    }
+    };
+    let (_, pages) = client::try_pull_pages(c, token, Uuid::new_v4(), None, page, count).await?;
+    Ok((seen, pages))
 }
 
 /// Every acknowledged entry is stored exactly once, and nothing else.
 async fn verify(
-    http: &reqwest::Client,
-    t: &Target,
+    c: &Client,
     users: &[(String, String)],
     acked: &HashMap<usize, Vec<Uuid>>,
 ) -> Result<(bool, String), String> {
     let mut problems = vec![];
     let mut checked = 0;
     for (u, (token, _)) in users.iter().enumerate() {
-        let (seen, _) = pull_everything(http, t, token, 1000).await?;
+        let (seen, _) = pull_everything(c, token, 1000).await?;
         let expected: HashSet<String> = acked
             .get(&u)
             .into_iter()
@@ -381,33 +334,28 @@ pub struct PullReport {
 /// Seeds one baby with `entries` entries (batches of 1000 from 4 clients),
 /// then times its first sync in pages of `page`.
 pub async fn run_pull(t: &Target, entries: u64, page: u64) -> Result<PullReport, String> {
-    let http = http();
+    let c = t.client();
     let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let users = setup_users(&http, t, 1, &tag).await?;
+    let users = setup_users(&c, t, 1, &tag).await?;
     let (token, baby) = users[0].clone();
     let seed_started = Instant::now();
     let clients = 4u64;
     let per_client = entries.div_ceil(clients);
     let mut seeders = vec![];
-    for c in 0..clients {
-        let (http, t, token, baby) = (http.clone(), t.clone(), token.clone(), baby.clone());
-        let n = per_client.min(entries.saturating_sub(c * per_client));
+    for s in 0..clients {
+        let (c, token, baby) = (c.clone(), token.clone(), baby.clone());
+        let n = per_client.min(entries.saturating_sub(s * per_client));
         seeders.push(tokio::spawn(async move {
             let client = Uuid::new_v4();
             let mut done = 0u64;
             while done < n {
                 let size = (n - done).min(1000);
                 let mutations: Vec<Value> = (0..size)
-                    .map(|i| create(done + i + 1, Uuid::now_v7(), &baby, done + i))
+                    .map(|i| {
+                        client::any_kind(done + i, (done + i + 1) as i64, Uuid::now_v7(), &baby)
+                    })
                     .collect();
-                post(
-                    &http,
-                    &t,
-                    "/api/sync/push",
-                    &token,
-                    &json!({"protocolVersion": 1, "clientId": client, "mutations": mutations}),
-                )
-                .await?;
+                push(&c, &token, client, mutations).await?;
                 done += size;
             }
             Ok::<_, String>(())
@@ -418,7 +366,7 @@ pub async fn run_pull(t: &Target, entries: u64, page: u64) -> Result<PullReport,
     }
     let seed_seconds = seed_started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let (seen, pages) = pull_everything(&http, t, &token, page).await?;
+    let (seen, pages) = pull_everything(&c, &token, page).await?;
     let sync_seconds = started.elapsed().as_secs_f64();
     mark_load_done();
     let got: u64 = seen.values().map(|n| u64::from(*n)).sum();

@@ -19,12 +19,9 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    auth::{JwksServer, claims, jwk_for, keypair, sign},
-    babies::{baby_id, share},
+    auth::{JwksServer, jwk_for},
     both,
     helpers::*,
-    pull::{entries, pull, pull_all},
-    push::{feed, push},
 };
 
 /// Reads what the server sends until it closes the connection (or `limit`).
@@ -68,7 +65,7 @@ async fn metrics_labels_come_from_fixed_sets(backend: Backend) {
         let method = Method::from_bytes(format!("X{i}{}", "M".repeat(1000)).as_bytes()).unwrap();
         let r = app
             .http
-            .request(method, format!("{}/health/live", app.base))
+            .request(method, app.url("/health/live"))
             .send()
             .await
             .unwrap();
@@ -127,20 +124,8 @@ async fn many_babies_cost_a_pull_nothing(backend: Backend) {
         "a retry of an existing baby is no new baby"
     );
     // Accepting an invite past the limit is refused too, and uses nothing.
-    let invite = app
-        .post(
-            &format!("/api/babies/{own}/invites"),
-            &victim,
-            json!({"accessLevel": "viewer"}),
-        )
-        .await;
-    let r = app
-        .post(
-            "/api/invites/accept",
-            &mallory,
-            json!({"token": invite.body["token"]}),
-        )
-        .await;
+    let invite = create_invite(&app, &victim, &own, "viewer").await;
+    let r = accept_invite(&app, &mallory, &invite.body["token"]).await;
     r.assert_error(409, "limit_reached");
     let list = app
         .get(&format!("/api/babies/{own}/invites"), &victim)
@@ -214,11 +199,9 @@ async fn open_invites_are_capped(backend: Backend) {
 
 /// A one-use owner invite raises one viewer, never several.
 async fn a_one_use_invite_raises_one_caregiver(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
-    let bob = share(&app, &alice, &baby, "bob", "viewer").await;
-    let carol = share(&app, &alice, &baby, "carol", "viewer").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let bob = share(&app, &alice, &baby, app.token("bob"), "viewer").await;
+    let carol = share(&app, &alice, &baby, app.token("carol"), "viewer").await;
     let invite = app
         .post(
             &format!("/api/babies/{baby}/invites"),
@@ -423,7 +406,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
     let env = load_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let c = &server.client;
-    let alice = sign_with(TEST_SECRET, "alice", json!({}));
+    let alice = sign(TEST_SECRET, "alice", json!({}));
     let baby = baby_id(c, &alice, "Ada").await;
     let client = Uuid::new_v4();
     let note = "n".repeat(2000);
@@ -469,7 +452,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
     let body = json!({"protocolVersion": 1, "clientId": client, "cursor": null, "limit": 5000});
     let r = c
         .http
-        .post(format!("{}/api/sync/pull", c.base))
+        .post(c.url(PULL))
         .bearer_auth(&alice)
         .header("accept-encoding", "gzip")
         .json(&body)
@@ -559,7 +542,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
     );
     assert!(peak < 320.0, "peak RSS {peak:.1} MiB");
     let me = c
-        .get("/api/me", &sign_with(TEST_SECRET, "victim", json!({})))
+        .get("/api/me", &sign(TEST_SECRET, "victim", json!({})))
         .await;
     assert_eq!(me.status, 200);
 }
@@ -567,14 +550,12 @@ async fn big_pulls_are_bounded(backend: Backend) {
 /// Request bodies may come gzip-compressed; other encodings are 415; a gzip
 /// bomb is 413 after the limit; nothing of a refused body is written.
 async fn compressed_request_bodies(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let send = |encoding: &'static str, body: Vec<u8>| {
         let req = app
             .http
-            .post(format!("{}/api/sync/push", app.base))
+            .post(app.url(PUSH))
             .bearer_auth(&alice)
             .header("content-type", "application/json")
             .header("content-encoding", encoding)
@@ -639,18 +620,11 @@ async fn the_rate_limit_comes_before_the_database(backend: Backend) {
 /// unknown `kid`, never a valid login.
 async fn a_slow_jwks_refetch_stalls_no_valid_login(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (private, _, _) = keypair(dir.path(), "ed");
-    let (key, jwk) = jwk_for(&private, "k1");
+    let (key, jwk) = jwk_for(dir.path(), "k1");
     let jwks = JwksServer::start(json!({"keys": [jwk]})).await;
-    let url = jwks.url.clone();
-    let app = spawn_app_with(backend, |c| {
-        c.jwt_secret = None;
-        c.jwt_jwks_url = Some(url);
-        c.jwt_jwks_refetch_secs = 1;
-    })
-    .await;
+    let app = jwks.app(backend).await;
     let token = |kid: &str, sub: &str| {
-        sign(
+        encode(
             jsonwebtoken::Algorithm::EdDSA,
             &key,
             Some(kid),
@@ -680,9 +654,7 @@ async fn a_slow_jwks_refetch_stalls_no_valid_login(backend: Backend) {
 /// A leap second is refused on both databases (PostgreSQL would store it as
 /// the next second).
 async fn leap_seconds_are_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let mut m = feed(1, Uuid::new_v4(), &baby);
     m["data"]["startedAt"] = json!("2016-12-31T23:59:60.500Z");
     let mut n = feed(2, Uuid::new_v4(), &baby);
@@ -698,7 +670,7 @@ async fn leap_seconds_are_refused(backend: Backend) {
                 .contains("leap second")
         );
     }
-    assert!(crate::push::stored_rows(&app.db).await.is_empty());
+    assert!(stored_rows(&app.db).await.is_empty());
 }
 
 /// Request ids are taken only when short and visible; a client's mistakes
@@ -708,12 +680,9 @@ async fn request_ids_and_log_levels(backend: Backend) {
     let env = db_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let c = &server.client;
-    let alice = sign_with(TEST_SECRET, "alice", json!({}));
+    let alice = sign(TEST_SECRET, "alice", json!({}));
     let with_id = |id: String| {
-        let req = c
-            .http
-            .get(format!("{}/health/live", c.base))
-            .header("x-request-id", id);
+        let req = c.http.get(c.url("/health/live")).header("x-request-id", id);
         async move {
             req.send().await.unwrap().headers()["x-request-id"]
                 .to_str()
@@ -740,7 +709,7 @@ async fn request_ids_and_log_levels(backend: Backend) {
             .status,
         200
     );
-    let bob = sign_with(TEST_SECRET, "bob", json!({}));
+    let bob = sign(TEST_SECRET, "bob", json!({}));
     pull(c, &bob, client, None, None)
         .await
         .assert_error(403, "forbidden");
@@ -773,7 +742,7 @@ async fn cors_follows_the_setting(backend: Backend) {
     .await;
     let preflight = |origin: &'static str| {
         app.http
-            .request(Method::OPTIONS, format!("{}/api/sync/push", app.base))
+            .request(Method::OPTIONS, app.url(PUSH))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header(
@@ -812,7 +781,7 @@ async fn cors_follows_the_setting(backend: Backend) {
 
     let r = app
         .http
-        .get(format!("{}/api/me", app.base))
+        .get(app.url("/api/me"))
         .bearer_auth(app.token("alice"))
         .header("origin", "http://localhost:5173")
         .send()
@@ -835,7 +804,7 @@ async fn cors_follows_the_setting(backend: Backend) {
     let plain = spawn_app(backend).await;
     let r = plain
         .http
-        .get(format!("{}/api/me", plain.base))
+        .get(plain.url("/api/me"))
         .bearer_auth(plain.token("alice"))
         .header("origin", "https://app.example")
         .send()

@@ -9,22 +9,11 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{both, helpers::*};
-
-pub(crate) fn claims(sub: &str) -> Value {
-    let now = chrono::Utc::now().timestamp();
-    json!({"sub": sub, "iat": now, "exp": now + 3600})
-}
-
-pub(crate) fn sign(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key).unwrap()
-}
 
 /// A key pair made by the openssl command line: (private PKCS#8 PEM, public PEM).
 /// The public key is also written to `<dir>/<kind>-<n>.pub`, returned last.
@@ -78,7 +67,7 @@ async fn valid_token_reaches_me_and_refreshes_the_name(backend: Backend) {
     let r = app
         .get(
             "/api/me",
-            &sign_with(TEST_SECRET, "alice", json!({"name": "Alice"})),
+            &sign(TEST_SECRET, "alice", json!({"name": "Alice"})),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -86,7 +75,7 @@ async fn valid_token_reaches_me_and_refreshes_the_name(backend: Backend) {
     let r = app
         .get(
             "/api/me",
-            &sign_with(
+            &sign(
                 TEST_SECRET,
                 "alice",
                 json!({"name": "Alice B", "email": "a@example.org"}),
@@ -96,7 +85,7 @@ async fn valid_token_reaches_me_and_refreshes_the_name(backend: Backend) {
     assert_eq!(r.body, json!({"userId": "alice", "displayName": "Alice B"}));
     // No name claim: the stored name stays.
     let r = app
-        .get("/api/me", &sign_with(TEST_SECRET, "alice", json!({})))
+        .get("/api/me", &sign(TEST_SECRET, "alice", json!({})))
         .await;
     assert_eq!(r.body, json!({"userId": "alice", "displayName": "Alice B"}));
     let rows = app
@@ -112,13 +101,13 @@ async fn valid_token_reaches_me_and_refreshes_the_name(backend: Backend) {
     );
     // A user without a name claim at first sight has a null displayName.
     let r = app
-        .get("/api/me", &sign_with(TEST_SECRET, "bob", json!({})))
+        .get("/api/me", &sign(TEST_SECRET, "bob", json!({})))
         .await;
     assert_eq!(r.body, json!({"userId": "bob", "displayName": null}));
     // Scheme is case-insensitive.
     let r = app
         .http
-        .get(format!("{}/api/me", app.base))
+        .get(app.url("/api/me"))
         .header("authorization", format!("bearer {}", app.token("carol")))
         .send()
         .await
@@ -134,21 +123,13 @@ async fn every_bad_token_is_401(backend: Backend) {
 
     let basic = app
         .http
-        .get(format!("{}/api/me", app.base))
+        .get(app.url("/api/me"))
         .header("authorization", "Basic YWxpY2U6cHc=")
         .send()
         .await
         .unwrap();
     assert_unauthorized(&Client::read(basic).await);
 
-    let hs = |secret: &str, c: Value| {
-        sign(
-            Algorithm::HS256,
-            &EncodingKey::from_secret(secret.as_bytes()),
-            None,
-            &c,
-        )
-    };
     let none_token = format!(
         "{}.{}.",
         b64_json(&json!({"alg": "none", "typ": "JWT"})),
@@ -159,17 +140,17 @@ async fn every_bad_token_is_401(backend: Backend) {
         ("three garbage parts", "aaa.bbb.ccc".into()),
         (
             "bad signature",
-            hs("another-secret-that-is-at-least-32-bytes", claims("alice")),
+            sign_claims("another-secret-that-is-at-least-32-bytes", &claims("alice")),
         ),
         (
             "expired beyond leeway",
-            hs(TEST_SECRET, json!({"sub": "alice", "exp": now - 120})),
+            sign_claims(TEST_SECRET, &json!({"sub": "alice", "exp": now - 120})),
         ),
         (
             "not yet valid",
-            hs(
+            sign_claims(
                 TEST_SECRET,
-                json!({"sub": "alice", "exp": now + 3600, "nbf": now + 600}),
+                &json!({"sub": "alice", "exp": now + 3600, "nbf": now + 600}),
             ),
         ),
         ("alg none", none_token),
@@ -184,28 +165,34 @@ async fn every_bad_token_is_401(backend: Backend) {
         ),
         (
             "wrong algorithm HS384",
-            sign(
+            encode(
                 Algorithm::HS384,
                 &EncodingKey::from_secret(TEST_SECRET.as_bytes()),
                 None,
                 &claims("alice"),
             ),
         ),
-        ("missing sub", hs(TEST_SECRET, json!({"exp": now + 3600}))),
+        (
+            "missing sub",
+            sign_claims(TEST_SECRET, &json!({"exp": now + 3600})),
+        ),
         (
             "empty sub",
-            hs(TEST_SECRET, json!({"sub": "", "exp": now + 3600})),
+            sign_claims(TEST_SECRET, &json!({"sub": "", "exp": now + 3600})),
         ),
         (
             "sub not a string",
-            hs(TEST_SECRET, json!({"sub": 42, "exp": now + 3600})),
+            sign_claims(TEST_SECRET, &json!({"sub": 42, "exp": now + 3600})),
         ),
-        ("missing exp", hs(TEST_SECRET, json!({"sub": "alice"}))),
+        (
+            "missing exp",
+            sign_claims(TEST_SECRET, &json!({"sub": "alice"})),
+        ),
         (
             "oversized",
-            hs(
+            sign_claims(
                 TEST_SECRET,
-                json!({"sub": "alice", "exp": now + 3600, "pad": "x".repeat(9000)}),
+                &json!({"sub": "alice", "exp": now + 3600, "pad": "x".repeat(9000)}),
             ),
         ),
     ];
@@ -218,7 +205,7 @@ async fn every_bad_token_is_401(backend: Backend) {
     let r = app
         .get(
             "/api/me",
-            &hs(TEST_SECRET, json!({"sub": "alice", "exp": now - 30})),
+            &sign_claims(TEST_SECRET, &json!({"sub": "alice", "exp": now - 30})),
         )
         .await;
     assert_eq!(r.status, 200, "leeway: {}", r.text);
@@ -234,13 +221,13 @@ async fn issuer_and_audience_are_enforced(backend: Backend) {
         c.jwt_audience = Some("babysync".into());
     })
     .await;
-    let good = sign_with(
+    let good = sign(
         TEST_SECRET,
         "alice",
         json!({"iss": "https://id.example", "aud": "babysync"}),
     );
     assert_eq!(app.get("/api/me", &good).await.status, 200);
-    let aud_list = sign_with(
+    let aud_list = sign(
         TEST_SECRET,
         "alice",
         json!({"iss": "https://id.example", "aud": ["other", "babysync"]}),
@@ -258,9 +245,7 @@ async fn issuer_and_audience_are_enforced(backend: Backend) {
         ("missing iss", json!({"aud": "babysync"})),
         ("missing aud", json!({"iss": "https://id.example"})),
     ] {
-        let r = app
-            .get("/api/me", &sign_with(TEST_SECRET, "alice", extra))
-            .await;
+        let r = app.get("/api/me", &sign(TEST_SECRET, "alice", extra)).await;
         assert_eq!(r.status, 401, "{what}");
         assert_unauthorized(&r);
     }
@@ -285,13 +270,13 @@ async fn pem_public_keys(backend: Backend) {
             _ => EncodingKey::from_ed_pem(&private).unwrap(),
         };
         let r = app
-            .get("/api/me", &sign(alg, &enc, None, &claims("alice")))
+            .get("/api/me", &encode(alg, &enc, None, &claims("alice")))
             .await;
         assert_eq!(r.status, 200, "{kind}: {}", r.text);
         assert_eq!(r.body["userId"], "alice");
 
         // Key confusion: the public key used as an HMAC secret.
-        let confused = sign(
+        let confused = encode(
             Algorithm::HS256,
             &EncodingKey::from_secret(&public),
             None,
@@ -308,7 +293,7 @@ async fn pem_public_keys(backend: Backend) {
             _ => EncodingKey::from_ed_pem(&other_private).unwrap(),
         };
         assert_unauthorized(
-            &app.get("/api/me", &sign(alg, &other, None, &claims("mallory")))
+            &app.get("/api/me", &encode(alg, &other, None, &claims("mallory")))
                 .await,
         );
     }
@@ -355,10 +340,23 @@ impl JwksServer {
             _task: task,
         }
     }
+
+    /// An app that trusts only this key set, refetching it at most once a second.
+    pub async fn app(&self, backend: Backend) -> TestApp {
+        let url = self.url.clone();
+        spawn_app_with(backend, |c| {
+            c.jwt_secret = None;
+            c.jwt_jwks_url = Some(url);
+            c.jwt_jwks_refetch_secs = 1;
+        })
+        .await
+    }
 }
 
-pub(crate) fn jwk_for(private: &[u8], kid: &str) -> (EncodingKey, Value) {
-    let enc = EncodingKey::from_ed_pem(private).unwrap();
+/// A new Ed25519 key made in `dir`, and its JWK named `kid`.
+pub(crate) fn jwk_for(dir: &Path, kid: &str) -> (EncodingKey, Value) {
+    let (private, _, _) = keypair(dir, "ed");
+    let enc = EncodingKey::from_ed_pem(&private).unwrap();
     let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::EdDSA).unwrap();
     jwk.common.key_id = Some(kid.to_owned());
     (enc, serde_json::to_value(jwk).unwrap())
@@ -366,22 +364,13 @@ pub(crate) fn jwk_for(private: &[u8], kid: &str) -> (EncodingKey, Value) {
 
 async fn jwks_with_key_rotation(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (p1, _, _) = keypair(dir.path(), "ed");
-    let (k1, jwk1) = jwk_for(&p1, "k1");
-    let (p2, _, _) = keypair(dir.path(), "ed");
-    let (k2, jwk2) = jwk_for(&p2, "k2");
-    let (p3, _, _) = keypair(dir.path(), "ed");
-    let (k3, _) = jwk_for(&p3, "k3");
+    let (k1, jwk1) = jwk_for(dir.path(), "k1");
+    let (k2, jwk2) = jwk_for(dir.path(), "k2");
+    let (k3, _) = jwk_for(dir.path(), "k3");
 
     let jwks = JwksServer::start(json!({"keys": [jwk1]})).await;
-    let url = jwks.url.clone();
-    let app = spawn_app_with(backend, |c| {
-        c.jwt_secret = None;
-        c.jwt_jwks_url = Some(url);
-        c.jwt_jwks_refetch_secs = 1;
-    })
-    .await;
-    let ed = |k: &EncodingKey, kid: &str| sign(Algorithm::EdDSA, k, Some(kid), &claims("alice"));
+    let app = jwks.app(backend).await;
+    let ed = |k: &EncodingKey, kid: &str| encode(Algorithm::EdDSA, k, Some(kid), &claims("alice"));
 
     let r = app.get("/api/me", &ed(&k1, "k1")).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -403,7 +392,7 @@ async fn jwks_with_key_rotation(backend: Backend) {
     assert_unauthorized(
         &app.get(
             "/api/me",
-            &sign(Algorithm::EdDSA, &k1, None, &claims("alice")),
+            &encode(Algorithm::EdDSA, &k1, None, &claims("alice")),
         )
         .await,
     );

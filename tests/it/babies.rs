@@ -6,47 +6,6 @@ use serde_json::{Value, json};
 
 use crate::{both, helpers::*};
 
-pub async fn create_baby(app: &Client, token: &str, name: &str) -> Value {
-    let r = app
-        .post(
-            "/api/babies",
-            token,
-            json!({"id": uuid::Uuid::new_v4(), "name": name}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
-}
-
-/// Creates a baby named `name` for `token` and returns its id.
-pub async fn baby_id(c: &Client, token: &str, name: &str) -> String {
-    let r = c.post("/api/babies", token, json!({"name": name})).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
-/// Shares `baby` with `sub` at `level` through an invite, returning their token.
-pub async fn share(app: &TestApp, owner: &str, baby: &str, sub: &str, level: &str) -> String {
-    let invite = app
-        .post(
-            &format!("/api/babies/{baby}/invites"),
-            owner,
-            json!({"accessLevel": level}),
-        )
-        .await;
-    assert_eq!(invite.status, 201, "{}", invite.text);
-    let token = app.token(sub);
-    let r = app
-        .post(
-            "/api/invites/accept",
-            &token,
-            json!({"token": invite.body["token"]}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    token
-}
-
 #[track_caller]
 fn assert_ts(v: &Value) {
     let s = v
@@ -189,19 +148,11 @@ async fn validation_names_the_field_and_changes_nothing(backend: Backend) {
         );
     }
     // 100 characters after trimming is fine.
-    let ok = app
-        .post(
-            "/api/babies",
-            &alice,
-            json!({"name": format!(" {} ", "y".repeat(100))}),
-        )
-        .await;
-    assert_eq!(ok.status, 201);
-    let id = ok.body["id"].as_str().unwrap().to_owned();
+    let id = baby_id(&app, &alice, &format!(" {} ", "y".repeat(100))).await;
     // Malformed JSON, wrong content type.
     let raw = app
         .http
-        .post(format!("{}/api/babies", app.base))
+        .post(app.url("/api/babies"))
         .bearer_auth(&alice)
         .header("content-type", "application/json")
         .body("{\"name\": ")
@@ -211,7 +162,7 @@ async fn validation_names_the_field_and_changes_nothing(backend: Backend) {
     Client::read(raw).await.assert_error(400, "invalid_request");
     let form = app
         .http
-        .post(format!("{}/api/babies", app.base))
+        .post(app.url("/api/babies"))
         .bearer_auth(&alice)
         .header("content-type", "text/plain")
         .body("{\"name\": \"A\"}")
@@ -253,13 +204,7 @@ async fn cross_family_gets_404_on_every_route(backend: Backend) {
     let (alice, bob) = (app.token("alice"), app.token("bob"));
     let baby = create_baby(&app, &alice, "Ada").await;
     let id = baby["id"].as_str().unwrap();
-    let invite = app
-        .post(
-            &format!("/api/babies/{id}/invites"),
-            &alice,
-            json!({"accessLevel": "viewer"}),
-        )
-        .await;
+    let invite = create_invite(&app, &alice, id, "viewer").await;
     let invite_id = invite.body["id"].as_str().unwrap();
     let nobody = uuid::Uuid::new_v4().to_string();
     for target in [id, nobody.as_str()] {
@@ -290,12 +235,7 @@ async fn cross_family_gets_404_on_every_route(backend: Backend) {
                 .await,
             app.delete(&format!("/api/babies/{target}/caregivers/bob"), &bob)
                 .await,
-            app.post(
-                &format!("/api/babies/{target}/invites"),
-                &bob,
-                json!({"accessLevel": "owner"}),
-            )
-            .await,
+            create_invite(&app, &bob, target, "owner").await,
             app.get(&format!("/api/babies/{target}/invites"), &bob)
                 .await,
             app.delete(&format!("/api/babies/{target}/invites/{invite_id}"), &bob)
@@ -323,17 +263,10 @@ async fn cross_family_gets_404_on_every_route(backend: Backend) {
 async fn levels_on_every_write(backend: Backend) {
     let app = spawn_app(backend).await;
     let owner = app.token("olive");
-    let baby = create_baby(&app, &owner, "Ada").await;
-    let id = baby["id"].as_str().unwrap().to_owned();
-    let editor = share(&app, &owner, &id, "eddie", "editor").await;
-    let viewer = share(&app, &owner, &id, "vera", "viewer").await;
-    let invite = app
-        .post(
-            &format!("/api/babies/{id}/invites"),
-            &owner,
-            json!({"accessLevel": "viewer"}),
-        )
-        .await;
+    let id = create_baby_id(&app, &owner, "Ada").await;
+    let editor = share(&app, &owner, &id, app.token("eddie"), "editor").await;
+    let viewer = share(&app, &owner, &id, app.token("vera"), "viewer").await;
+    let invite = create_invite(&app, &owner, &id, "viewer").await;
     let invite_id = invite.body["id"].as_str().unwrap().to_owned();
 
     // Reading: everyone, with their own level.
@@ -397,13 +330,9 @@ async fn levels_on_every_write(backend: Backend) {
         app.delete(&format!("/api/babies/{id}/caregivers/olive"), token)
             .await
             .assert_error(403, "forbidden");
-        app.post(
-            &format!("/api/babies/{id}/invites"),
-            token,
-            json!({"accessLevel": "owner"}),
-        )
-        .await
-        .assert_error(403, "forbidden");
+        create_invite(&app, token, &id, "owner")
+            .await
+            .assert_error(403, "forbidden");
         app.get(&format!("/api/babies/{id}/invites"), token)
             .await
             .assert_error(403, "forbidden");
@@ -477,8 +406,7 @@ async fn levels_on_every_write(backend: Backend) {
 async fn archive_is_a_soft_delete(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await;
-    let id = baby["id"].as_str().unwrap();
+    let id = create_baby_id(&app, &alice, "Ada").await;
     let r = app.delete(&format!("/api/babies/{id}"), &alice).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_ts(&r.body["archivedAt"]);
@@ -506,11 +434,8 @@ async fn archive_is_a_soft_delete(backend: Backend) {
 async fn caregivers_and_the_last_owner(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bob = share(&app, &alice, &id, "bob", "editor").await;
+    let id = create_baby_id(&app, &alice, "Ada").await;
+    let bob = share(&app, &alice, &id, app.token("bob"), "editor").await;
     let cg = app.get(&format!("/api/babies/{id}/caregivers"), &bob).await;
     assert_eq!(cg.status, 200);
     let list = cg.body["caregivers"].as_array().unwrap();
@@ -607,11 +532,8 @@ async fn caregivers_and_the_last_owner(backend: Backend) {
 async fn a_removed_caregiver_loses_access_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bob = share(&app, &alice, &id, "bob", "editor").await;
+    let id = create_baby_id(&app, &alice, "Ada").await;
+    let bob = share(&app, &alice, &id, app.token("bob"), "editor").await;
     assert_eq!(
         app.get(&format!("/api/babies/{id}"), &bob).await.status,
         200
@@ -638,11 +560,8 @@ async fn last_owner_races(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
     for round in 0..6 {
-        let id = create_baby(&app, &alice, "Ada").await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let bob = share(&app, &alice, &id, "bob", "owner").await;
+        let id = create_baby_id(&app, &alice, "Ada").await;
+        let bob = share(&app, &alice, &id, app.token("bob"), "owner").await;
         let (to_alice, to_bob) = (
             format!("/api/babies/{id}/caregivers/alice"),
             format!("/api/babies/{id}/caregivers/bob"),

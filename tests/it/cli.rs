@@ -258,7 +258,7 @@ async fn concurrent_starts_apply_each_migration_once(backend: Backend) {
         "each migration recorded exactly once"
     );
     // All three serve the same data.
-    let token = sign_with(TEST_SECRET, "alice", json!({"name": "Alice"}));
+    let token = sign(TEST_SECRET, "alice", json!({"name": "Alice"}));
     for s in &servers {
         assert_eq!(s.client.get("/api/me", &token).await.status, 200);
     }
@@ -285,7 +285,7 @@ async fn sigterm_lets_in_flight_requests_finish(backend: Backend) {
     let in_flight: Vec<_> = (0..5)
         .map(|i| {
             let client = server.client.clone();
-            let token = sign_with(TEST_SECRET, &format!("user-{i}"), json!({}));
+            let token = sign(TEST_SECRET, &format!("user-{i}"), json!({}));
             tokio::spawn(async move { client.get("/api/me", &token).await })
         })
         .collect();

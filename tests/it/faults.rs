@@ -7,16 +7,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use reqwest::Method;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    both,
-    helpers::*,
-    pull::{entries, pull},
-    push::push,
-};
+use crate::{both, helpers::*};
 
 /// One worker's batches: those answered 200, and the one left unanswered.
 #[derive(Default, Debug)]
@@ -26,22 +22,21 @@ struct Worker {
     unanswered: Option<(Value, Vec<Uuid>)>,
 }
 
-fn batch(first_mid: i64, baby: &str, n: i64) -> (Value, Vec<Uuid>) {
+fn batch(first_mid: i64, baby: &str, n: i64) -> (Vec<Value>, Vec<Uuid>) {
     let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
     let mutations: Vec<Value> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let entity = ["feed_log", "sleep_log", "nappy_log"][i % 3];
-            json!({"id": first_mid + i as i64, "entity": entity, "op": "create",
-                   "data": match i % 3 {
-                       0 => json!({"id": id, "babyId": baby, "method": "bottle", "startedAt": crate::push::T0}),
-                       1 => json!({"id": id, "babyId": baby, "startedAt": crate::push::T0}),
-                       _ => json!({"id": id, "babyId": baby, "startedAt": crate::push::T0, "type": "wee"}),
-                   }})
+            let data = match i % 3 {
+                0 => json!({"id": id, "babyId": baby, "method": "bottle", "startedAt": T0}),
+                1 => json!({"id": id, "babyId": baby, "startedAt": T0}),
+                _ => json!({"id": id, "babyId": baby, "startedAt": T0, "type": "wee"}),
+            };
+            create(first_mid + i as i64, KINDS[i % 3], data)
         })
         .collect();
-    (Value::Array(mutations), ids)
+    (mutations, ids)
 }
 
 /// Pushes batches of 10 until a request is not answered 200.
@@ -56,6 +51,7 @@ async fn push_until_refused(
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    let c = Client::with_http(base, http);
     let mut w = Worker {
         client: Uuid::new_v4(),
         ..Default::default()
@@ -63,16 +59,13 @@ async fn push_until_refused(
     let mut mid = 1;
     loop {
         let (mutations, ids) = batch(mid, &baby, 10);
-        let body = json!({"protocolVersion": 1, "clientId": w.client, "mutations": mutations});
-        let r = http
-            .post(format!("{base}/api/sync/push"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await;
-        match r {
-            Ok(r) if r.status() == 200 => {
-                let v: Value = r.json().await.unwrap();
+        let body = push_body(w.client, mutations);
+        match c
+            .try_send(Method::POST, PUSH, Some(&token), Some(&body))
+            .await
+        {
+            Ok(r) if r.status == 200 => {
+                let v = r.body;
                 assert!(
                     v["results"]
                         .as_array()
@@ -86,8 +79,7 @@ async fn push_until_refused(
                 mid += 10;
             }
             Ok(r) => {
-                let status = r.status().as_u16();
-                let v: Value = r.json().await.unwrap_or(Value::Null);
+                let (status, v) = (r.status.as_u16(), r.body);
                 assert!(
                     status == 503,
                     "only 503 while stopping or unavailable: {status} {v}"
@@ -110,7 +102,7 @@ async fn check_stored(db: &TestDb, workers: &[Worker], resent: &[Vec<Uuid>]) {
     let conn = db.connect().await;
     let mut seen: HashSet<Uuid> = HashSet::new();
     let mut versions: HashMap<Uuid, HashSet<i64>> = HashMap::new();
-    for (_, id, baby, version, _) in crate::push::stored_rows(&conn).await {
+    for (_, id, baby, version, _) in stored_rows(&conn).await {
         assert!(seen.insert(id), "{id} stored once");
         assert!(
             versions.entry(baby).or_default().insert(version),
@@ -131,8 +123,8 @@ async fn check_stored(db: &TestDb, workers: &[Worker], resent: &[Vec<Uuid>]) {
 async fn setup(c: &Client, n: usize) -> Vec<(String, String)> {
     let mut out = vec![];
     for i in 0..n {
-        let token = sign_with(TEST_SECRET, &format!("parent-{i}"), json!({}));
-        let baby = crate::babies::baby_id(c, &token, "Ada").await;
+        let token = sign(TEST_SECRET, &format!("parent-{i}"), json!({}));
+        let baby = baby_id(c, &token, "Ada").await;
         out.push((token, baby));
     }
     out
@@ -143,7 +135,7 @@ async fn resend(c: &Client, users: &[(String, String)], workers: &[Worker]) -> V
     let mut resent = vec![];
     for (i, w) in workers.iter().enumerate() {
         if let Some((body, ids)) = &w.unanswered {
-            let r = c.post("/api/sync/push", &users[i].0, body.clone()).await;
+            let r = c.post(PUSH, &users[i].0, body.clone()).await;
             assert_eq!(r.status, 200, "{}", r.text);
             for x in r.body["results"].as_array().unwrap() {
                 assert!(
@@ -242,16 +234,11 @@ async fn database_outage_is_503_then_recovers_postgres() {
     let env = db_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let c = &server.client;
-    let alice = sign_with(TEST_SECRET, "alice", json!({}));
-    let baby = crate::babies::baby_id(c, &alice, "Ada").await;
+    let alice = sign(TEST_SECRET, "alice", json!({}));
+    let baby = baby_id(c, &alice, "Ada").await;
     let client = Uuid::new_v4();
     let (m1, ids1) = batch(1, &baby, 10);
-    assert_eq!(
-        push(c, &alice, client, m1.as_array().unwrap().clone())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(push(c, &alice, client, m1.clone()).await.status, 200);
 
     let admin = Database::connect(admin_url()).await.unwrap();
     admin
@@ -269,20 +256,16 @@ async fn database_outage_is_503_then_recovers_postgres() {
     let (m2, ids2) = batch(11, &baby, 10);
     for _ in 0..3 {
         let started = Instant::now();
-        let r = push(c, &alice, client, m2.as_array().unwrap().clone()).await;
+        let r = push(c, &alice, client, m2.clone()).await;
         r.assert_error(503, "unavailable");
         assert!(
             started.elapsed() < Duration::from_secs(8),
             "answered quickly, not hung: {:?}",
             started.elapsed()
         );
-        let ready = c
-            .send(reqwest::Method::GET, "/health/ready", None, None)
-            .await;
+        let ready = c.send(Method::GET, "/health/ready", None, None).await;
         assert_eq!(ready.status, 503);
-        let live = c
-            .send(reqwest::Method::GET, "/health/live", None, None)
-            .await;
+        let live = c.send(Method::GET, "/health/live", None, None).await;
         assert_eq!(live.status, 200);
     }
 
@@ -298,7 +281,7 @@ async fn database_outage_is_503_then_recovers_postgres() {
         "recovers by itself within 10 s"
     );
     eprintln!("recovered in {:?}", back.elapsed());
-    let r = push(c, &alice, client, m2.as_array().unwrap().clone()).await;
+    let r = push(c, &alice, client, m2.clone()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(
         r.body["results"]
@@ -307,7 +290,7 @@ async fn database_outage_is_503_then_recovers_postgres() {
             .iter()
             .all(|x| x["status"] == "applied")
     );
-    let r = push(c, &alice, client, m2.as_array().unwrap().clone()).await;
+    let r = push(c, &alice, client, m2.clone()).await;
     assert!(
         r.body["results"]
             .as_array()
@@ -328,7 +311,7 @@ async fn hostile_input_is_4xx(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
     let client = Uuid::new_v4();
-    let baby = crate::babies::baby_id(&app, &alice, "Ada").await;
+    let baby = baby_id(&app, &alice, "Ada").await;
     let raw = |body: Vec<u8>| {
         let (http, base, alice) = (app.http.clone(), app.base.clone(), alice.clone());
         async move {
@@ -365,10 +348,10 @@ async fn hostile_input_is_4xx(backend: Backend) {
     // Inside a good envelope, bad data is a rejection, never a 5xx.
     let f = Uuid::new_v4();
     let r = push(&app, &alice, client, vec![
-        json!({"id": 1, "entity": "feed_log", "op": "create", "data": {"id": f, "babyId": baby, "method": "bottle", "startedAt": crate::push::T0, "notes": "a\u{0}b"}}),
-        json!({"id": 2, "entity": "feed_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": baby, "method": "bottle", "startedAt": crate::push::T0, "notes": "x".repeat(1 << 20)}}),
+        json!({"id": 1, "entity": "feed_log", "op": "create", "data": {"id": f, "babyId": baby, "method": "bottle", "startedAt": T0, "notes": "a\u{0}b"}}),
+        json!({"id": 2, "entity": "feed_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": baby, "method": "bottle", "startedAt": T0, "notes": "x".repeat(1 << 20)}}),
         json!({"id": 3, "entity": "feed_log", "op": "update", "data": {"id": "not-a-uuid"}}),
-        json!({"id": 4, "entity": "feed_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": baby, "method": "bottle", "startedAt": crate::push::T0, "amountMl": 1e300}}),
+        json!({"id": 4, "entity": "feed_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": baby, "method": "bottle", "startedAt": T0, "amountMl": 1e300}}),
     ]).await;
     assert_eq!(
         r.status,
@@ -400,18 +383,18 @@ async fn hostile_input_is_4xx(backend: Backend) {
     app.post("/api/invites/accept", &alice, json!({"token": "a\u{0}b"}))
         .await
         .assert_error(404, "not_found");
-    let nul_sub = sign_with(TEST_SECRET, "eve\u{0}", json!({}));
+    let nul_sub = sign(TEST_SECRET, "eve\u{0}", json!({}));
     app.get("/api/me", &nul_sub)
         .await
         .assert_error(401, "unauthorized");
-    let nul_name = sign_with(TEST_SECRET, "nelly", json!({"name": "N\u{0}elly"}));
+    let nul_name = sign(TEST_SECRET, "nelly", json!({"name": "N\u{0}elly"}));
     let r = app.get("/api/me", &nul_name).await;
     assert_eq!(
         r.body["displayName"], "Nelly",
         "NUL dropped from the name claim"
     );
     assert_eq!(
-        app.send(reqwest::Method::GET, "/health/ready", None, None)
+        app.send(Method::GET, "/health/ready", None, None)
             .await
             .status,
         200
@@ -429,23 +412,22 @@ async fn sql_in_text_is_stored_verbatim(backend: Backend) {
         "\\x00\\'\\\"%_*",
     ];
     let sub = "o'brien\"; DROP TABLE users;--";
-    let token = sign_with(TEST_SECRET, sub, json!({"name": evil[1], "email": evil[2]}));
+    let token = sign(TEST_SECRET, sub, json!({"name": evil[1], "email": evil[2]}));
     let me = app.get("/api/me", &token).await;
     assert_eq!(me.body, json!({"userId": sub, "displayName": evil[1]}));
-    let baby = app
-        .post("/api/babies", &token, json!({"name": evil[0]}))
-        .await;
-    assert_eq!(baby.status, 201);
-    assert_eq!(baby.body["name"], evil[0]);
-    let id = baby.body["id"].as_str().unwrap().to_owned();
+    let baby = try_create_baby(&app, &token, &json!({"name": evil[0]}))
+        .await
+        .unwrap();
+    assert_eq!(baby["name"], evil[0]);
+    let id = id_of(&baby);
     let client = Uuid::new_v4();
     let mut muts = vec![];
     for (i, text) in evil.iter().enumerate() {
         muts.push(json!({"id": i + 1, "entity": "feed_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id,
-            "method": "breast", "startedAt": crate::push::T0, "notes": text, "estimatedSource": &text[..text.len().min(64)]}}));
+            "method": "breast", "startedAt": T0, "notes": text, "estimatedSource": &text[..text.len().min(64)]}}));
     }
-    muts.push(json!({"id": evil.len() + 1, "entity": "sleep_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id, "startedAt": crate::push::T0, "notes": evil[3]}}));
-    muts.push(json!({"id": evil.len() + 2, "entity": "nappy_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id, "startedAt": crate::push::T0, "notes": evil[4]}}));
+    muts.push(json!({"id": evil.len() + 1, "entity": "sleep_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id, "startedAt": T0, "notes": evil[3]}}));
+    muts.push(json!({"id": evil.len() + 2, "entity": "nappy_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id, "startedAt": T0, "notes": evil[4]}}));
     let r = push(&app, &token, client, muts).await;
     assert!(
         r.body["results"]
@@ -485,19 +467,12 @@ async fn sql_in_text_is_stored_verbatim(backend: Backend) {
 }
 
 async fn a_deleted_users_token_is_never_a_5xx(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = crate::babies::baby_id(&app, &alice, "Ada").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     assert_eq!(
-        push(
-            &app,
-            &alice,
-            client,
-            vec![crate::push::feed(1, Uuid::new_v4(), &baby)]
-        )
-        .await
-        .status,
+        push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)])
+            .await
+            .status,
         200
     );
     // An operator erases the user (their access and clients go with them).
@@ -512,13 +487,7 @@ async fn a_deleted_users_token_is_never_a_5xx(backend: Backend) {
     app.get(&format!("/api/babies/{baby}"), &alice)
         .await
         .assert_error(404, "not_found");
-    let r = push(
-        &app,
-        &alice,
-        client,
-        vec![crate::push::feed(1, Uuid::new_v4(), &baby)],
-    )
-    .await;
+    let r = push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["results"][0]["code"], "not_found");
     let created = app.post("/api/babies", &alice, json!({"name": "Bo"})).await;

@@ -64,18 +64,13 @@ async fn request_id_is_echoed_or_made(backend: Backend) {
     let app = spawn_app(backend).await;
     let r = app
         .http
-        .get(format!("{}/health/live", app.base))
+        .get(app.url("/health/live"))
         .header("x-request-id", "abc-123")
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
-    let r = app
-        .http
-        .get(format!("{}/health/live", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url("/health/live")).send().await.unwrap();
     let made = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
 }

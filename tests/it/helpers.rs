@@ -1,8 +1,11 @@
 //! Test scaffolding: fresh databases, an in-process server on port 0, a
-//! `babysync` child process, tokens and a small HTTP client.
+//! `babysync` child process, and what every test reads back from the
+//! database. The HTTP client, tokens and protocol helpers are the load
+//! generator's, [`bench::client`], re-exported here.
 #![allow(dead_code)]
 
 use std::{
+    collections::HashMap,
     io::{BufRead, BufReader},
     net::SocketAddr,
     path::PathBuf,
@@ -12,10 +15,12 @@ use std::{
 };
 
 use api::{AppState, auth::Authenticator, config::Config};
-use reqwest::{Method, StatusCode, header::HeaderMap};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+pub use bench::client::*;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 pub const TEST_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long!";
 
@@ -183,137 +188,6 @@ impl Drop for TestDb {
     }
 }
 
-/// Signs an HS256 token with `secret` for `sub`, with extra claims merged in.
-pub fn sign_with(secret: &str, sub: &str, extra: Value) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let mut claims = json!({"sub": sub, "iat": now, "exp": now + 3600});
-    if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            if v.is_null() {
-                c.remove(k);
-            } else {
-                c.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// A response, its body parsed as JSON (`Value::Null` when empty or not JSON).
-#[derive(Debug)]
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub text: String,
-}
-
-impl Resp {
-    /// Asserts the PROTOCOL.md error shape and the status and code.
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text);
-        assert_error_body(&self.body, code);
-    }
-}
-
-#[track_caller]
-pub fn assert_error_body(body: &Value, code: &str) {
-    let obj = body
-        .as_object()
-        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
-    assert_eq!(obj.len(), 1, "error body has only `error`: {body}");
-    let err = obj["error"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no error object: {body}"));
-    assert_eq!(err["code"], code, "error code in {body}");
-    assert!(
-        err["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "message in {body}"
-    );
-    for key in err.keys() {
-        assert!(
-            ["code", "message", "details"].contains(&key.as_str()),
-            "unexpected key {key} in {body}"
-        );
-    }
-    if let Some(d) = err.get("details") {
-        assert!(d.is_object(), "details is an object: {body}");
-    }
-}
-
-/// A small HTTP client bound to one server.
-#[derive(Clone)]
-pub struct Client {
-    pub base: String,
-    pub http: reqwest::Client,
-}
-
-impl Client {
-    pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-        }
-    }
-
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Resp {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        Self::read(req.send().await.expect("request sent")).await
-    }
-
-    pub async fn read(resp: reqwest::Response) -> Resp {
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            body,
-            text,
-        }
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> Resp {
-        self.send(Method::GET, path, Some(token), None).await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, Some(token), Some(body)).await
-    }
-
-    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.send(Method::PUT, path, Some(token), Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.send(Method::PATCH, path, Some(token), Some(body))
-            .await
-    }
-
-    pub async fn delete(&self, path: &str, token: &str) -> Resp {
-        self.send(Method::DELETE, path, Some(token), None).await
-    }
-}
-
 /// A babysync server running in this process on 127.0.0.1:0.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -346,6 +220,14 @@ pub fn test_config(url: &str) -> Config {
 /// A migrated app with the default test configuration.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
+}
+
+/// A migrated app, alice's token, and her baby "Ada" (its id made by the server).
+pub async fn spawn_with_baby(backend: Backend) -> (TestApp, String, String) {
+    let app = spawn_app(backend).await;
+    let alice = app.token("alice");
+    let baby = baby_id(&app, &alice, "Ada").await;
+    (app, alice, baby)
 }
 
 /// A migrated app whose configuration `tweak` may change first.
@@ -414,7 +296,7 @@ async fn start(test_db: TestDb, config: Config, db: DatabaseConnection) -> TestA
 impl TestApp {
     /// A valid token for `sub` (with `name` = "User <sub>").
     pub fn token(&self, sub: &str) -> String {
-        sign_with(TEST_SECRET, sub, json!({"name": format!("User {sub}")}))
+        sign(TEST_SECRET, sub, json!({"name": format!("User {sub}")}))
     }
 
     pub fn backend(&self) -> Backend {
@@ -430,6 +312,15 @@ impl TestApp {
             ))
             .await
             .expect("query")
+    }
+
+    /// Every stored record of every kind as (kind, id) -> (baby, version, archived).
+    pub async fn stored(&self) -> HashMap<(&'static str, Uuid), (Uuid, i64, bool)> {
+        stored_rows(&self.db)
+            .await
+            .into_iter()
+            .map(|(k, id, b, v, a)| ((k, id), (b, v, a)))
+            .collect()
     }
 
     /// Stops the server and waits for it.
@@ -664,4 +555,23 @@ pub fn load_env(db: &TestDb) -> Vec<(&'static str, String)> {
 
 pub fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+// ----- what is stored -----
+
+/// One stored log entry: (kind, id, baby, version, archived).
+pub type Row = (&'static str, Uuid, Uuid, i64, bool);
+
+/// Every stored record of every kind, as rows.
+pub async fn stored_rows(db: &DatabaseConnection) -> Vec<Row> {
+    macro_rules! rows {
+        ($($kind:ident),*) => {{
+            let mut out: Vec<Row> = vec![];
+            $(for r in entity::$kind::Entity::find().all(db).await.unwrap() {
+                out.push((stringify!($kind), r.id, r.baby_id, r.version, r.archived_at.is_some()));
+            })*
+            out
+        }};
+    }
+    rows!(feed_log, sleep_log, nappy_log)
 }

@@ -5,22 +5,13 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{babies::create_baby, both, helpers::*};
+use crate::{both, helpers::*};
 
 async fn invite_lifecycle(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .post(
-            &format!("/api/babies/{id}/invites"),
-            &alice,
-            json!({"accessLevel": "editor"}),
-        )
-        .await;
+    let id = create_baby_id(&app, &alice, "Ada").await;
+    let r = create_invite(&app, &alice, &id, "editor").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let inv = &r.body;
     let token = inv["token"].as_str().unwrap().to_owned();
@@ -69,9 +60,7 @@ async fn invite_lifecycle(backend: Backend) {
     assert_eq!(list.body["invites"][0]["id"], inv["id"]);
 
     let bob = app.token("bob");
-    let acc = app
-        .post("/api/invites/accept", &bob, json!({"token": token}))
-        .await;
+    let acc = accept_invite(&app, &bob, &token).await;
     assert_eq!(acc.status, 200, "{}", acc.text);
     assert_eq!(acc.body, json!({"babyId": id, "accessLevel": "editor"}));
     assert_eq!(
@@ -79,33 +68,23 @@ async fn invite_lifecycle(backend: Backend) {
         "editor"
     );
     // Accepting twice uses the invite once.
-    let again = app
-        .post("/api/invites/accept", &bob, json!({"token": token}))
-        .await;
+    let again = accept_invite(&app, &bob, &token).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body, json!({"babyId": id, "accessLevel": "editor"}));
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     assert_eq!(list.body["invites"][0]["usesCount"], 1);
     // Used up for anyone else.
-    app.post(
-        "/api/invites/accept",
-        &app.token("carol"),
-        json!({"token": token}),
-    )
-    .await
-    .assert_error(410, "invite_unusable");
+    accept_invite(&app, &app.token("carol"), &token)
+        .await
+        .assert_error(410, "invite_unusable");
     app.get(&format!("/api/babies/{id}"), &app.token("carol"))
         .await
         .assert_error(404, "not_found");
     // Unknown tokens.
     for t in ["nope", "", &"x".repeat(2000)] {
-        app.post(
-            "/api/invites/accept",
-            &app.token("carol"),
-            json!({"token": t}),
-        )
-        .await
-        .assert_error(404, "not_found");
+        accept_invite(&app, &app.token("carol"), &t)
+            .await
+            .assert_error(404, "not_found");
     }
     app.post(
         "/api/invites/accept",
@@ -119,23 +98,8 @@ async fn invite_lifecycle(backend: Backend) {
 async fn revoked_and_expired_invites_are_gone(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mk = |level: &'static str| {
-        let (app, alice, id) = (&app, &alice, &id);
-        async move {
-            app.post(
-                &format!("/api/babies/{id}/invites"),
-                alice,
-                json!({"accessLevel": level}),
-            )
-            .await
-            .body
-        }
-    };
-    let revoked = mk("viewer").await;
+    let id = create_baby_id(&app, &alice, "Ada").await;
+    let revoked = create_invite(&app, &alice, &id, "viewer").await.body;
     let rid = revoked["id"].as_str().unwrap();
     assert_eq!(
         app.delete(&format!("/api/babies/{id}/invites/{rid}"), &alice)
@@ -150,17 +114,13 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
         204,
         "idempotent"
     );
-    app.post(
-        "/api/invites/accept",
-        &app.token("bob"),
-        json!({"token": revoked["token"]}),
-    )
-    .await
-    .assert_error(410, "invite_unusable");
+    accept_invite(&app, &app.token("bob"), &revoked["token"])
+        .await
+        .assert_error(410, "invite_unusable");
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     assert!(list.body["invites"][0]["revokedAt"].is_string());
 
-    let expired = mk("viewer").await;
+    let expired = create_invite(&app, &alice, &id, "viewer").await.body;
     app.db
         .execute_unprepared(&format!(
             "UPDATE baby_invites SET expires_at = '2020-01-01T00:00:00Z' WHERE id = '{}'",
@@ -184,23 +144,16 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
             .to_utc());
         a.update(&app.db).await.unwrap();
     }
-    app.post(
-        "/api/invites/accept",
-        &app.token("bob"),
-        json!({"token": expired["token"]}),
-    )
-    .await
-    .assert_error(410, "invite_unusable");
+    accept_invite(&app, &app.token("bob"), &expired["token"])
+        .await
+        .assert_error(410, "invite_unusable");
     app.get(&format!("/api/babies/{id}"), &app.token("bob"))
         .await
         .assert_error(404, "not_found");
 
     // Revoking an invite of another baby, or none: 404.
-    let other = create_baby(&app, &alice, "Bo").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let live = mk("viewer").await;
+    let other = create_baby_id(&app, &alice, "Bo").await;
+    let live = create_invite(&app, &alice, &id, "viewer").await.body;
     let lid = live["id"].as_str().unwrap();
     app.delete(&format!("/api/babies/{other}/invites/{lid}"), &alice)
         .await
@@ -213,13 +166,9 @@ async fn revoked_and_expired_invites_are_gone(backend: Backend) {
     .assert_error(404, "not_found");
     // The live one still works.
     assert_eq!(
-        app.post(
-            "/api/invites/accept",
-            &app.token("bob"),
-            json!({"token": live["token"]})
-        )
-        .await
-        .status,
+        accept_invite(&app, &app.token("bob"), &live["token"])
+            .await
+            .status,
         200
     );
 }
@@ -229,10 +178,7 @@ use sea_orm::ConnectionTrait;
 async fn invite_validation(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_baby_id(&app, &alice, "Ada").await;
     let path = format!("/api/babies/{id}/invites");
     for (body, field) in [
         (json!({}), "accessLevel"),
@@ -288,41 +234,20 @@ async fn invite_validation(backend: Backend) {
 async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let invite = |level: &'static str| {
-        let (app, alice, id) = (&app, &alice, &id);
-        async move {
-            app.post(
-                &format!("/api/babies/{id}/invites"),
-                alice,
-                json!({"accessLevel": level}),
-            )
-            .await
-            .body
-        }
-    };
+    let id = create_baby_id(&app, &alice, "Ada").await;
     let bob = app.token("bob");
-    let ed = invite("editor").await;
+    let ed = create_invite(&app, &alice, &id, "editor").await.body;
     assert_eq!(
-        app.post("/api/invites/accept", &bob, json!({"token": ed["token"]}))
-            .await
-            .body["accessLevel"],
+        accept_invite(&app, &bob, &ed["token"]).await.body["accessLevel"],
         "editor"
     );
     // A lower invite: bob stays editor, the invite is not used.
-    let vi = invite("viewer").await;
-    let r = app
-        .post("/api/invites/accept", &bob, json!({"token": vi["token"]}))
-        .await;
+    let vi = create_invite(&app, &alice, &id, "viewer").await.body;
+    let r = accept_invite(&app, &bob, &vi["token"]).await;
     assert_eq!(r.body, json!({"babyId": id, "accessLevel": "editor"}));
     // A higher invite: bob rises to owner, which uses the invite once.
-    let ow = invite("owner").await;
-    let r = app
-        .post("/api/invites/accept", &bob, json!({"token": ow["token"]}))
-        .await;
+    let ow = create_invite(&app, &alice, &id, "owner").await.body;
+    let r = accept_invite(&app, &bob, &ow["token"]).await;
     assert_eq!(r.body, json!({"babyId": id, "accessLevel": "owner"}));
     let list = app.get(&format!("/api/babies/{id}/invites"), &alice).await;
     let uses: Vec<i64> = list.body["invites"]
@@ -333,44 +258,26 @@ async fn existing_caregiver_keeps_the_higher_level(backend: Backend) {
         .collect();
     assert_eq!(uses, vec![1, 0, 1]);
     // The owner herself accepting keeps owner.
-    let r = app
-        .post("/api/invites/accept", &alice, json!({"token": vi["token"]}))
-        .await;
+    let r = accept_invite(&app, &alice, &vi["token"]).await;
     assert_eq!(r.body["accessLevel"], "owner");
     // The unused viewer invite still works for someone new.
-    let r = app
-        .post(
-            "/api/invites/accept",
-            &app.token("carol"),
-            json!({"token": vi["token"]}),
-        )
-        .await;
+    let r = accept_invite(&app, &app.token("carol"), &vi["token"]).await;
     assert_eq!(r.body["accessLevel"], "viewer");
 }
 
 async fn racing_accepts_take_exactly_the_uses_there_are(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let id = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_baby_id(&app, &alice, "Ada").await;
     for round in 0..5 {
-        let inv = app
-            .post(
-                &format!("/api/babies/{id}/invites"),
-                &alice,
-                json!({"accessLevel": "viewer"}),
-            )
-            .await
-            .body;
+        let inv = create_invite(&app, &alice, &id, "viewer").await.body;
         let (u1, u2) = (
             app.token(&format!("r{round}a")),
             app.token(&format!("r{round}b")),
         );
         let (a, b) = tokio::join!(
-            app.post("/api/invites/accept", &u1, json!({"token": inv["token"]})),
-            app.post("/api/invites/accept", &u2, json!({"token": inv["token"]})),
+            accept_invite(&app, &u1, &inv["token"]),
+            accept_invite(&app, &u2, &inv["token"]),
         );
         let mut s = [a.status.as_u16(), b.status.as_u16()];
         s.sort();
@@ -392,12 +299,7 @@ async fn racing_accepts_take_exactly_the_uses_there_are(backend: Backend) {
         .await
         .body;
     let tokens: Vec<String> = (0..6).map(|i| app.token(&format!("many{i}"))).collect();
-    let results = join_all(
-        tokens
-            .iter()
-            .map(|t| app.post("/api/invites/accept", t, json!({"token": inv["token"]}))),
-    )
-    .await;
+    let results = join_all(tokens.iter().map(|t| accept_invite(&app, t, &inv["token"]))).await;
     let ok = results.iter().filter(|r| r.status == 200).count();
     let gone = results.iter().filter(|r| r.status == 410).count();
     assert_eq!((ok, gone), (3, 3), "{results:?}");

@@ -8,13 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    babies::create_baby,
-    both,
-    helpers::*,
-    pull::pull,
-    push::{feed, push},
-};
+use crate::{both, helpers::*};
 
 /// The value of the sample `name{labels…}` in a Prometheus text page (0 if absent).
 pub fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -45,10 +39,7 @@ async fn metrics_page(c: &Client) -> String {
 async fn metrics_appear_and_move(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
     let before = metrics_page(&app).await;
     let push_ok = [
         ("route", "/api/sync/push"),
@@ -134,11 +125,11 @@ async fn request_ids_and_users_are_logged_never_tokens(backend: Backend) {
     let db = TestDb::new(backend).await;
     let env = db_env(&db);
     let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
-    let token = sign_with(TEST_SECRET, "alice", json!({"name": "Alice"}));
+    let token = sign(TEST_SECRET, "alice", json!({"name": "Alice"}));
     let r = server
         .client
         .http
-        .get(format!("{}/api/me", server.client.base))
+        .get(server.client.url("/api/me"))
         .bearer_auth(&token)
         .header("x-request-id", "req-abc-123")
         .send()
@@ -148,7 +139,7 @@ async fn request_ids_and_users_are_logged_never_tokens(backend: Backend) {
     let made = server
         .client
         .http
-        .get(format!("{}/health/live", server.client.base))
+        .get(server.client.url("/health/live"))
         .send()
         .await
         .unwrap();
@@ -207,10 +198,7 @@ async fn hold_baby(app: &TestApp, baby: &str) -> DatabaseTransaction {
 async fn a_request_over_the_timeout_is_503_and_commits_nothing(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.request_timeout_secs = 1).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
     let client = Uuid::new_v4();
     let lock = hold_baby(&app, &baby).await;
     let started = Instant::now();
@@ -270,10 +258,7 @@ async fn the_rate_limit_answers_429_and_recovers(backend: Backend) {
 async fn overload_is_shed_with_503(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.max_concurrent_requests = 1).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
     let lock = hold_baby(&app, &baby).await;
     let held = {
         let (c, t, baby) = (app.client.clone(), alice.clone(), baby.clone());

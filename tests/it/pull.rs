@@ -6,63 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    babies::{create_baby, share},
-    both,
-    helpers::*,
-    push::{delete, feed, nappy, push, sleep, update},
-};
-
-pub async fn pull(
-    c: &Client,
-    token: &str,
-    client: Uuid,
-    cursor: Option<&str>,
-    limit: Option<u64>,
-) -> Resp {
-    let mut body = json!({"protocolVersion": 1, "clientId": client, "cursor": cursor});
-    if let Some(l) = limit {
-        body["limit"] = json!(l);
-    }
-    c.post("/api/sync/pull", token, body).await
-}
-
-/// Every entry of a pull response as (entity, entry).
-pub fn entries(r: &Resp) -> Vec<(String, Value)> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    let mut out = vec![];
-    for kind in ["feed_log", "sleep_log", "nappy_log"] {
-        for e in r.body["changes"][kind]
-            .as_array()
-            .unwrap_or_else(|| panic!("changes.{kind}: {}", r.text))
-        {
-            out.push((kind.to_owned(), e.clone()));
-        }
-    }
-    out
-}
-
-/// Pulls until `hasMore` is false; returns the cursor and every page's entries.
-pub async fn pull_all(
-    c: &Client,
-    token: &str,
-    client: Uuid,
-    mut cursor: Option<String>,
-    limit: u64,
-) -> (String, Vec<Vec<(String, Value)>>) {
-    let mut pages = vec![];
-    loop {
-        let r = pull(c, token, client, cursor.as_deref(), Some(limit)).await;
-        let page = entries(&r);
-        assert!(page.len() as u64 <= limit);
-        pages.push(page);
-        cursor = Some(r.body["cursor"].as_str().unwrap().to_owned());
-        if r.body["hasMore"] == false {
-            return (cursor.unwrap(), pages);
-        }
-        assert!(pages.len() < 10_000, "paging must end");
-    }
-}
+use crate::{both, helpers::*};
 
 fn ids(es: &[(String, Value)]) -> HashSet<(String, String)> {
     es.iter()
@@ -164,11 +108,8 @@ async fn first_sync_sends_everything(backend: Backend) {
 async fn incremental_sync_after_another_caregivers_pushes(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bob = share(&app, &alice, &baby, "bob", "editor").await;
+    let baby = create_baby_id(&app, &alice, "Ada").await;
+    let bob = share(&app, &alice, &baby, app.token("bob"), "editor").await;
     let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
     let f = Uuid::new_v4();
     push(&app, &alice, ca, vec![feed(1, f, &baby)]).await;
@@ -213,10 +154,7 @@ async fn paging_with_a_small_limit(backend: Backend) {
     let mut expected = HashSet::new();
     let mut next = 1;
     for name in ["A", "B", "C"] {
-        let baby = create_baby(&app, &alice, name).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let baby = create_baby_id(&app, &alice, name).await;
         let batch: Vec<Value> = (0..40)
             .map(|i| {
                 let id = Uuid::new_v4();
@@ -280,10 +218,7 @@ async fn paging_with_a_small_limit(backend: Backend) {
 async fn deletes_come_as_tombstones(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
     let client = Uuid::new_v4();
     let f = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, f, &baby)]).await;
@@ -305,15 +240,9 @@ async fn deletes_come_as_tombstones(backend: Backend) {
 async fn revoked_babies_are_named_once_and_never_sent_again(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bob = share(&app, &alice, &baby, "bob", "viewer").await;
-    let own = create_baby(&app, &bob, "Bob's").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
+    let bob = share(&app, &alice, &baby, app.token("bob"), "viewer").await;
+    let own = create_baby_id(&app, &bob, "Bob's").await;
     let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
     push(&app, &alice, ca, vec![feed(1, Uuid::new_v4(), &baby)]).await;
     let r = pull(&app, &bob, cb, None, None).await;
@@ -351,14 +280,8 @@ async fn revoked_babies_are_named_once_and_never_sent_again(backend: Backend) {
 async fn a_newly_shared_baby_arrives_with_its_history(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, bob) = (app.token("alice"), app.token("bob"));
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let own = create_baby(&app, &bob, "Bob's").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
+    let own = create_baby_id(&app, &bob, "Bob's").await;
     let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
     let history: Vec<Value> = (1..=10).map(|i| feed(i, Uuid::new_v4(), &baby)).collect();
     push(&app, &alice, ca, history).await;
@@ -366,7 +289,7 @@ async fn a_newly_shared_baby_arrives_with_its_history(backend: Backend) {
     let r = pull(&app, &bob, cb, None, None).await;
     assert_eq!(entries(&r).len(), 1);
     let cursor = r.body["cursor"].as_str().unwrap().to_owned();
-    share(&app, &alice, &baby, "bob", "viewer").await;
+    share(&app, &alice, &baby, app.token("bob"), "viewer").await;
     let r = pull(&app, &bob, cb, Some(&cursor), None).await;
     let es = entries(&r);
     assert_eq!(es.len(), 10, "the whole history of the new baby");
@@ -378,10 +301,7 @@ async fn a_newly_shared_baby_arrives_with_its_history(backend: Backend) {
 async fn bad_cursors_and_requests_are_400(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, bob) = (app.token("alice"), app.token("bob"));
-    let baby = create_baby(&app, &alice, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "Ada").await;
     let client = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)]).await;
     let good = pull(&app, &alice, client, None, None).await.body["cursor"]
@@ -454,24 +374,12 @@ async fn never_skips_a_concurrent_write(backend: Backend) {
     let env = load_env(&db);
     let servers = ServerProcess::start_many(2, db.dir.path(), &as_refs(&env));
     let (writer_srv, reader_srv) = (servers[0].client.clone(), servers[1].client.clone());
-    let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));
+    let token = |sub: &str| sign(TEST_SECRET, sub, json!({}));
     let alice = token("alice");
-    let baby = crate::babies::baby_id(&writer_srv, &alice, "Ada").await;
+    let baby = baby_id(&writer_srv, &alice, "Ada").await;
     for sub in ["w1", "w2"] {
-        let inv = writer_srv
-            .post(
-                &format!("/api/babies/{baby}/invites"),
-                &alice,
-                json!({"accessLevel": "editor"}),
-            )
-            .await;
-        writer_srv
-            .post(
-                "/api/invites/accept",
-                &token(sub),
-                json!({"token": inv.body["token"]}),
-            )
-            .await;
+        let inv = create_invite(&writer_srv, &alice, &baby, "editor").await;
+        accept_invite(&writer_srv, &token(sub), &inv.body["token"]).await;
     }
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers = ["alice", "w1", "w2"].map(|sub| {
@@ -577,10 +485,7 @@ async fn pull_uses_the_version_index(backend: Backend) {
     pull(&app, &alice, client, None, None).await; // loads the cursor key once
     // One baby with entries, then five more that have none: a pull's cost
     // grows with what it returns, not with how many babies the user has.
-    let baby = create_baby(&app, &alice, "A").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let baby = create_baby_id(&app, &alice, "A").await;
     push(
         &app,
         &alice,

@@ -8,86 +8,7 @@ use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{babies::share, both, helpers::*};
-
-pub const T0: &str = "2026-11-20T07:05:00.000Z";
-
-pub fn feed(mid: i64, id: Uuid, baby: &str) -> Value {
-    json!({"id": mid, "entity": "feed_log", "op": "create",
-           "data": {"id": id, "babyId": baby, "method": "bottle", "startedAt": T0, "amountMl": 120}})
-}
-
-pub fn sleep(mid: i64, id: Uuid, baby: &str) -> Value {
-    json!({"id": mid, "entity": "sleep_log", "op": "create",
-           "data": {"id": id, "babyId": baby, "startedAt": T0, "endedAt": "2026-11-20T09:00:00.000Z", "durationMinutes": 115}})
-}
-
-pub fn nappy(mid: i64, id: Uuid, baby: &str) -> Value {
-    json!({"id": mid, "entity": "nappy_log", "op": "create",
-           "data": {"id": id, "babyId": baby, "startedAt": T0, "type": "poo", "colour": "yellow", "consistency": "mushy"}})
-}
-
-pub fn update(mid: i64, entity: &str, data: Value) -> Value {
-    json!({"id": mid, "entity": entity, "op": "update", "data": data})
-}
-
-pub fn delete(mid: i64, entity: &str, id: Uuid) -> Value {
-    json!({"id": mid, "entity": entity, "op": "delete", "data": {"id": id}})
-}
-
-pub async fn push(c: &Client, token: &str, client: Uuid, mutations: Vec<Value>) -> Resp {
-    c.post(
-        "/api/sync/push",
-        token,
-        json!({"protocolVersion": 1, "clientId": client, "mutations": mutations}),
-    )
-    .await
-}
-
-/// One stored log entry: (kind, id, baby, version, archived).
-pub type Row = (&'static str, Uuid, Uuid, i64, bool);
-
-/// Every stored record of every kind, as rows.
-pub async fn stored_rows(db: &sea_orm::DatabaseConnection) -> Vec<Row> {
-    let mut out: Vec<Row> = vec![];
-    for r in entity::feed_log::Entity::find().all(db).await.unwrap() {
-        out.push((
-            "feed_log",
-            r.id,
-            r.baby_id,
-            r.version,
-            r.archived_at.is_some(),
-        ));
-    }
-    for r in entity::sleep_log::Entity::find().all(db).await.unwrap() {
-        out.push((
-            "sleep_log",
-            r.id,
-            r.baby_id,
-            r.version,
-            r.archived_at.is_some(),
-        ));
-    }
-    for r in entity::nappy_log::Entity::find().all(db).await.unwrap() {
-        out.push((
-            "nappy_log",
-            r.id,
-            r.baby_id,
-            r.version,
-            r.archived_at.is_some(),
-        ));
-    }
-    out
-}
-
-/// Every stored record of every kind as (kind, id) -> (baby, version, archived).
-pub async fn stored(app: &TestApp) -> HashMap<(&'static str, Uuid), (Uuid, i64, bool)> {
-    stored_rows(&app.db)
-        .await
-        .into_iter()
-        .map(|(k, id, b, v, a)| ((k, id), (b, v, a)))
-        .collect()
-}
+use crate::{both, helpers::*};
 
 #[track_caller]
 fn statuses(r: &Resp) -> Vec<String> {
@@ -103,14 +24,8 @@ fn statuses(r: &Resp) -> Vec<String> {
         .collect()
 }
 
-async fn new_baby(app: &TestApp, token: &str) -> String {
-    crate::babies::baby_id(app, token, "Ada").await
-}
-
 async fn create_update_delete_each_entity(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let (f, s, n) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let r = push(
@@ -248,9 +163,7 @@ async fn create_update_delete_each_entity(backend: Backend) {
 }
 
 async fn replay_is_all_duplicate_and_changes_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let batch = vec![
         feed(1, Uuid::new_v4(), &baby),
@@ -259,7 +172,7 @@ async fn replay_is_all_duplicate_and_changes_nothing(backend: Backend) {
     ];
     let first = push(&app, &alice, client, batch.clone()).await;
     assert_eq!(statuses(&first), ["applied"; 3]);
-    let before = stored(&app).await;
+    let before = app.stored().await;
     let again = push(&app, &alice, client, batch.clone()).await;
     assert_eq!(again.body["lastMutationId"], 3);
     assert_eq!(
@@ -267,7 +180,7 @@ async fn replay_is_all_duplicate_and_changes_nothing(backend: Backend) {
         json!([{"id": 1, "status": "duplicate"}, {"id": 2, "status": "duplicate"}, {"id": 3, "status": "duplicate"}])
     );
     assert_eq!(
-        stored(&app).await,
+        app.stored().await,
         before,
         "a replay changes nothing, versions included"
     );
@@ -288,9 +201,7 @@ async fn replay_is_all_duplicate_and_changes_nothing(backend: Backend) {
 }
 
 async fn a_gap_is_409_and_applies_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let r = push(&app, &alice, client, vec![feed(2, Uuid::new_v4(), &baby)]).await;
     r.assert_error(409, "out_of_order");
@@ -316,7 +227,7 @@ async fn a_gap_is_409_and_applies_nothing(backend: Backend) {
         assert_eq!(r.body["error"]["details"]["expected"], 2);
     }
     assert_eq!(
-        stored(&app).await.len(),
+        app.stored().await.len(),
         1,
         "nothing of the refused batches was applied"
     );
@@ -325,9 +236,7 @@ async fn a_gap_is_409_and_applies_nothing(backend: Backend) {
 }
 
 async fn a_bad_mutation_between_two_good_ones(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let mut bad = feed(2, Uuid::new_v4(), &baby);
@@ -354,7 +263,7 @@ async fn a_bad_mutation_between_two_good_ones(backend: Backend) {
         r.body["results"][2]["version"], 2,
         "a rejection takes no version"
     );
-    assert_eq!(stored(&app).await.len(), 2);
+    assert_eq!(app.stored().await.len(), 2);
     // Malformed mutations inside a good envelope are rejections, not a 400.
     let id = Uuid::new_v4();
     let r = push(&app, &alice, client, vec![
@@ -395,9 +304,7 @@ async fn a_bad_mutation_between_two_good_ones(backend: Backend) {
 }
 
 async fn every_validation_rule_is_a_named_rejection(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let f = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, f, &baby)]).await;
@@ -486,9 +393,7 @@ async fn every_validation_rule_is_a_named_rejection(backend: Backend) {
 }
 
 async fn malformed_envelopes_are_400_and_apply_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let good = feed(1, Uuid::new_v4(), &baby);
     let cases = vec![
@@ -520,7 +425,7 @@ async fn malformed_envelopes_are_400_and_apply_nothing(backend: Backend) {
     ] {
         let r = app
             .http
-            .post(format!("{}/api/sync/push", app.base))
+            .post(app.url(PUSH))
             .bearer_auth(&alice)
             .header("content-type", ct)
             .body(body)
@@ -529,20 +434,18 @@ async fn malformed_envelopes_are_400_and_apply_nothing(backend: Backend) {
             .unwrap();
         Client::read(r).await.assert_error(status, code);
     }
-    assert!(stored(&app).await.is_empty());
+    assert!(app.stored().await.is_empty());
     let r = push(&app, &alice, client, vec![]).await;
     assert_eq!(r.body["lastMutationId"], 0);
 }
 
 async fn viewers_and_strangers_write_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
-    let vera = share(&app, &alice, &baby, "vera", "viewer").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let vera = share(&app, &alice, &baby, app.token("vera"), "viewer").await;
     let stranger = app.token("mallory");
     let f = Uuid::new_v4();
     push(&app, &alice, Uuid::new_v4(), vec![feed(1, f, &baby)]).await;
-    let before = stored(&app).await;
+    let before = app.stored().await;
     let r = push(
         &app,
         &vera,
@@ -576,14 +479,14 @@ async fn viewers_and_strangers_write_nothing(backend: Backend) {
             .all(|x| x.get("current").is_none()),
         "nothing leaks"
     );
-    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.stored().await, before);
 }
 
 async fn another_familys_entry_by_uuid_stays_untouched(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, bob) = (app.token("alice"), app.token("bob"));
-    let alices = new_baby(&app, &alice).await;
-    let bobs = new_baby(&app, &bob).await;
+    let alices = baby_id(&app, &alice, "Ada").await;
+    let bobs = baby_id(&app, &bob, "Ada").await;
     let (f, s) = (Uuid::new_v4(), Uuid::new_v4());
     push(
         &app,
@@ -592,7 +495,7 @@ async fn another_familys_entry_by_uuid_stays_untouched(backend: Backend) {
         vec![feed(1, f, &alices), sleep(2, s, &alices)],
     )
     .await;
-    let before = stored(&app).await;
+    let before = app.stored().await;
     let row_before = entity::feed_log::Entity::find_by_id(f)
         .one(&app.db)
         .await
@@ -618,7 +521,7 @@ async fn another_familys_entry_by_uuid_stays_untouched(backend: Backend) {
     .await;
     assert_eq!(statuses(&r), ["rejected/conflict"]);
     assert!(r.body["results"][0].get("current").is_none());
-    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.stored().await, before);
     assert_eq!(
         entity::feed_log::Entity::find_by_id(f)
             .one(&app.db)
@@ -631,7 +534,10 @@ async fn another_familys_entry_by_uuid_stays_untouched(backend: Backend) {
 async fn create_of_an_existing_id(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.token("alice");
-    let (one, two) = (new_baby(&app, &alice).await, new_baby(&app, &alice).await);
+    let (one, two) = (
+        baby_id(&app, &alice, "Ada").await,
+        baby_id(&app, &alice, "Ada").await,
+    );
     let client = Uuid::new_v4();
     let f = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, f, &one)]).await;
@@ -676,10 +582,8 @@ async fn create_of_an_existing_id(backend: Backend) {
 }
 
 async fn base_version_conflicts(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
-    let bob = share(&app, &alice, &baby, "bob", "editor").await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let bob = share(&app, &alice, &baby, app.token("bob"), "editor").await;
     let (ca, cb) = (Uuid::new_v4(), Uuid::new_v4());
     let f = Uuid::new_v4();
     push(&app, &alice, ca, vec![feed(1, f, &baby)]).await; // v1
@@ -718,13 +622,13 @@ async fn base_version_conflicts(backend: Backend) {
 async fn client_ids_belong_to_their_first_user(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, bob) = (app.token("alice"), app.token("bob"));
-    let baby = new_baby(&app, &alice).await;
-    share(&app, &alice, &baby, "bob", "editor").await;
+    let baby = baby_id(&app, &alice, "Ada").await;
+    share(&app, &alice, &baby, app.token("bob"), "editor").await;
     let client = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)]).await;
     let r = push(&app, &bob, client, vec![feed(2, Uuid::new_v4(), &baby)]).await;
     r.assert_error(403, "forbidden");
-    assert_eq!(stored(&app).await.len(), 1);
+    assert_eq!(app.stored().await.len(), 1);
     assert_eq!(
         push(&app, &alice, client, vec![]).await.body["lastMutationId"],
         1
@@ -732,9 +636,7 @@ async fn client_ids_belong_to_their_first_user(backend: Backend) {
 }
 
 async fn archived_babies_take_no_writes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let f = Uuid::new_v4();
     push(&app, &alice, client, vec![feed(1, f, &baby)]).await;
@@ -775,9 +677,7 @@ async fn archived_babies_take_no_writes(backend: Backend) {
 }
 
 async fn limits_are_413_and_apply_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
     let many: Vec<Value> = (1..=1001).map(|i| feed(i, Uuid::new_v4(), &baby)).collect();
     let r = push(&app, &alice, client, many).await;
@@ -791,7 +691,7 @@ async fn limits_are_413_and_apply_nothing(backend: Backend) {
     big["data"]["notes"] = json!("x".repeat(2 * 1024 * 1024));
     let r = push(&app, &alice, client, vec![big]).await;
     r.assert_error(413, "payload_too_large");
-    assert_eq!(stored(&app).await.len(), 1000);
+    assert_eq!(app.stored().await.len(), 1000);
     assert_eq!(
         push(&app, &alice, client, vec![]).await.body["lastMutationId"],
         0
@@ -805,7 +705,7 @@ async fn configured_limits_apply(backend: Backend) {
     })
     .await;
     let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let baby = baby_id(&app, &alice, "Ada").await;
     let r = push(
         &app,
         &alice,
@@ -839,7 +739,7 @@ async fn configured_limits_apply(backend: Backend) {
 async fn a_push_takes_a_bounded_number_of_statements(backend: Backend) {
     let (app, statements) = spawn_recording_app(backend).await;
     let alice = app.token("alice");
-    let baby = new_baby(&app, &alice).await;
+    let baby = baby_id(&app, &alice, "Ada").await;
     let client = Uuid::new_v4();
     push(&app, &alice, client, vec![]).await; // claims the client
     let mut next = 1;
@@ -876,25 +776,14 @@ async fn concurrent_pushes_from_two_processes(backend: Backend) {
     let db = TestDb::new(backend).await;
     let env = load_env(&db);
     let servers = ServerProcess::start_many(2, db.dir.path(), &as_refs(&env));
-    let token = |sub: &str| sign_with(TEST_SECRET, sub, json!({}));
+    let token = |sub: &str| sign(TEST_SECRET, sub, json!({}));
     let alice = token("alice");
     let c0 = &servers[0].client;
-    let baby = crate::babies::baby_id(c0, &alice, "Ada").await;
-    let other = crate::babies::baby_id(c0, &alice, "Bo").await;
+    let baby = baby_id(c0, &alice, "Ada").await;
+    let other = baby_id(c0, &alice, "Bo").await;
     for sub in ["w1", "w2", "w3"] {
-        let inv = c0
-            .post(
-                &format!("/api/babies/{baby}/invites"),
-                &alice,
-                json!({"accessLevel": "editor"}),
-            )
-            .await;
-        c0.post(
-            "/api/invites/accept",
-            &token(sub),
-            json!({"token": inv.body["token"]}),
-        )
-        .await;
+        let inv = create_invite(c0, &alice, &baby, "editor").await;
+        accept_invite(c0, &token(sub), &inv.body["token"]).await;
     }
     let workers = ["alice", "w1", "w2", "w3"]
         .iter()
