@@ -490,28 +490,8 @@ async fn big_pulls_are_bounded(backend: Backend) {
     // victim is served meanwhile.
     let mut readers = vec![];
     for i in 0..24 {
-        let token = sign_with(TEST_SECRET, &format!("reader-{i}"), json!({}));
-        let invite = c
-            .post(
-                &format!("/api/babies/{baby}/invites"),
-                &alice,
-                json!({"accessLevel": "viewer"}),
-            )
-            .await;
-        let r = c
-            .post(
-                "/api/invites/accept",
-                &token,
-                json!({"token": invite.body["token"]}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let revoke = format!(
-            "/api/babies/{baby}/invites/{}",
-            invite.body["id"].as_str().unwrap()
-        );
-        assert_eq!(c.delete(&revoke, &alice).await.status, 204);
-        readers.push(token);
+        let token = sign(TEST_SECRET, &format!("reader-{i}"), json!({}));
+        readers.push(share(c, &alice, &baby, token, "viewer").await);
     }
     let before = server.rss_mib();
     let pulls = readers
@@ -521,7 +501,7 @@ async fn big_pulls_are_bounded(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
         let me = c
-            .get("/api/me", &sign_with(TEST_SECRET, "victim", json!({})))
+            .get("/api/me", &sign(TEST_SECRET, "victim", json!({})))
             .await;
         (me.status, started.elapsed().as_millis())
     };

@@ -7,13 +7,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{
-    babies::baby_id,
-    both,
-    helpers::*,
-    pull::pull,
-    push::{feed, push},
-};
+use crate::{both, helpers::*};
 
 async fn a_bad_stored_value_is_a_500_everywhere(backend: Backend) {
     let app = spawn_app(backend).await;
