@@ -69,17 +69,28 @@ async fn actual_columns(db: &DatabaseConnection, table: &str) -> BTreeMap<String
 
 async fn check<E: EntityTrait>(db: &DatabaseConnection, problems: &mut Vec<String>) {
     let table = E::default().table_name().to_owned();
-    let backend = db.get_database_backend();
-    let expected: BTreeMap<String, (String, bool)> = E::Column::iter()
+    let columns = E::Column::iter()
         .map(|c| {
             let def = c.def();
-            (
-                c.as_str().to_owned(),
-                (expected_type(backend, def.get_column_type()), def.is_null()),
-            )
+            (c.as_str(), def.get_column_type().clone(), def.is_null())
         })
         .collect();
-    let actual = actual_columns(db, &table).await;
+    check_columns(db, &table, columns, problems).await;
+}
+
+/// Every column of `table`, as declared, against the migrated table.
+async fn check_columns(
+    db: &DatabaseConnection,
+    table: &str,
+    columns: Vec<(&str, ColumnType, bool)>,
+    problems: &mut Vec<String>,
+) {
+    let backend = db.get_database_backend();
+    let expected: BTreeMap<String, (String, bool)> = columns
+        .into_iter()
+        .map(|(name, ty, null)| (name.to_owned(), (expected_type(backend, &ty), null)))
+        .collect();
+    let actual = actual_columns(db, table).await;
     if actual.is_empty() {
         problems.push(format!("{table}: table missing"));
         return;
@@ -108,9 +119,9 @@ async fn entities_match_migrated_tables(backend: Backend) {
     check::<entity::babies::Entity>(db, &mut problems).await;
     check::<entity::baby_access::Entity>(db, &mut problems).await;
     check::<entity::baby_invites::Entity>(db, &mut problems).await;
-    check::<entity::feed_log::Entity>(db, &mut problems).await;
-    check::<entity::sleep_log::Entity>(db, &mut problems).await;
-    check::<entity::nappy_log::Entity>(db, &mut problems).await;
+    for kind in api::kinds::KINDS {
+        check_columns(db, kind.name(), kind.columns(), &mut problems).await;
+    }
     check::<entity::sync_clients::Entity>(db, &mut problems).await;
     check::<entity::server_settings::Entity>(db, &mut problems).await;
     assert!(
@@ -120,7 +131,7 @@ async fn entities_match_migrated_tables(backend: Backend) {
     );
 
     // The sync index exists on every log table.
-    for table in ["feed_log", "sleep_log", "nappy_log"] {
+    for table in api::kinds::KINDS.iter().map(|k| k.name()) {
         let sql = match db.get_database_backend() {
             DbBackend::Postgres => {
                 format!("SELECT indexname AS name FROM pg_indexes WHERE tablename = '{table}'")

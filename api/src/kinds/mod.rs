@@ -152,6 +152,11 @@ impl Kind {
         self.0.text_columns()
     }
 
+    /// The table's columns as the entity declares them: name, type, nullable.
+    pub fn columns(self) -> Vec<(&'static str, ColumnType, bool)> {
+        self.0.columns()
+    }
+
     /// Runs `query` (a `SELECT *` from the kind's table) and reads its rows.
     pub async fn fetch(
         self,
@@ -344,6 +349,7 @@ trait KindOps: Send + Sync {
     fn parse_own(&self, own: Map<String, Value>) -> Result<Map<String, Value>, Rejection>;
     fn complete(&self, entry: Map<String, Value>) -> Result<Map<String, Value>, Rejection>;
     fn text_columns(&self) -> Vec<&'static str>;
+    fn columns(&self) -> Vec<(&'static str, ColumnType, bool)>;
     fn fetch<'a>(
         &'a self,
         db: &'a DatabaseTransaction,
@@ -416,6 +422,19 @@ impl<K: LogKind> KindOps for Registered<K> {
                 )
             })
             .map(|c| IdenStatic::as_str(&c))
+            .collect()
+    }
+
+    fn columns(&self) -> Vec<(&'static str, ColumnType, bool)> {
+        <K::Entity as EntityTrait>::Column::iter()
+            .map(|c| {
+                let def = c.def();
+                (
+                    IdenStatic::as_str(&c),
+                    def.get_column_type().clone(),
+                    def.is_null(),
+                )
+            })
             .collect()
     }
 
