@@ -251,10 +251,16 @@ fn strip_position(msg: &str) -> &str {
     msg.find(" at line ").map_or(msg, |i| &msg[..i])
 }
 
-/// Deserialises `value` as `T`, naming the field at fault.
+/// Deserialises `value` as `T`, naming the field at fault. The fast path
+/// reads the value in place; only a refusal is read again to find its path.
 pub fn parse_as<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| (e.path().to_string(), e.inner().to_string()))
+    match T::deserialize(&value) {
+        Ok(v) => Ok(v),
+        Err(_) => match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Ok(v),
+            Err(e) => Err((e.path().to_string(), e.inner().to_string())),
+        },
+    }
 }
 
 /// One stored entry of any kind, in wire form, with its identity at hand.
@@ -395,7 +401,7 @@ impl<K: LogKind> KindOps for Registered<K> {
     }
 
     fn complete(&self, entry: Map<String, Value>) -> Result<Map<String, Value>, Rejection> {
-        let model: Model<K> = match parse_as(Value::Object(entry.clone())) {
+        let model: Model<K> = match parse_as(Value::Object(entry)) {
             Ok(m) => m,
             Err((path, message)) => {
                 return Err(match message.strip_prefix("missing field `") {

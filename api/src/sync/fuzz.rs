@@ -150,7 +150,7 @@ proptest! {
         match validate::parse_push(body, 1000) {
             Ok(req) => {
                 for m in &req.mutations {
-                    if let Err(r) = validate::parse_mutation(m) {
+                    if let Err(r) = validate::parse_mutation(m, "u", chrono::Utc::now()) {
                         prop_assert!(["invalid", "forbidden", "not_found", "conflict"].iter().any(|c| r.code == *c));
                         prop_assert!(!r.message.is_empty());
                     }

@@ -108,14 +108,20 @@ pub fn plan(inputs: Inputs<'_>, mutations: &[(i64, Result<Mutation, Rejection>)]
     };
     let outcomes = mutations
         .iter()
-        .map(|(id, m)| match m.clone().and_then(|m| batch.apply(&m)) {
-            Ok(version) => MutationResult::Applied { id: *id, version },
-            Err(r) => MutationResult::Rejected {
-                id: *id,
-                code: r.code,
-                message: r.message,
-                current: r.current,
-            },
+        .map(|(id, m)| {
+            match m
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|m| batch.apply(m))
+            {
+                Ok(version) => MutationResult::Applied { id: *id, version },
+                Err(r) => MutationResult::Rejected {
+                    id: *id,
+                    code: r.code,
+                    message: r.message,
+                    current: r.current,
+                },
+            }
         })
         .collect();
     let counters = batch
@@ -124,10 +130,11 @@ pub fn plan(inputs: Inputs<'_>, mutations: &[(i64, Result<Mutation, Rejection>)]
         .filter(|(b, c)| batch.inputs.babies.get(b).is_some_and(|l| l.counter != **c))
         .map(|(b, c)| (*b, *c))
         .collect();
+    let mut records = batch.inputs.records;
     let writes = batch
         .dirty
         .iter()
-        .filter_map(|key| Some((*key, batch.inputs.records.get(key)?.clone())))
+        .filter_map(|key| Some((*key, records.remove(key)?)))
         .collect();
     Plan {
         outcomes,
@@ -265,7 +272,7 @@ mod tests {
             id,
             body: v.as_object().unwrap().clone(),
         };
-        (id, parse_mutation(&raw))
+        (id, parse_mutation(&raw, "alice", Utc::now()))
     }
 
     fn inputs(babies: &[(Uuid, Level, bool, i64)]) -> Inputs<'static> {

@@ -163,31 +163,33 @@ pub async fn push(
     user: &str,
     req: PushRequest,
 ) -> Result<PushAnswer, ApiError> {
-    let txn = begin_write(db).await?;
-    let client = claim_client(&txn, user, req.client_id).await?;
-    let last = client.last_mutation_id;
-    let mut expected = last + 1;
-    for m in req.mutations.iter().filter(|m| m.id > last) {
-        if m.id != expected {
-            return Err(ApiError::OutOfOrder { expected: last + 1 });
-        }
-        expected += 1;
-    }
-    let new_last = expected - 1;
+    // Parse (and let go of the JSON) before the transaction: the write lock
+    // is held only for what needs the database.
     let now = time::now();
-    // Parse the new mutations and let go of their JSON as we go: only ids and
-    // entity names are needed after this.
     let seen: Vec<(i64, &'static str)> = req
         .mutations
         .iter()
         .map(|m| (m.id, raw_entity(m)))
         .collect();
-    let parsed: Vec<(i64, Result<Mutation, Rejection>)> = req
+    let all: Vec<(i64, Result<Mutation, Rejection>)> = req
         .mutations
         .into_iter()
-        .filter(|m| m.id > last)
-        .map(|m| (m.id, parse_mutation(&m)))
+        .map(|m| (m.id, parse_mutation(&m, user, now)))
         .collect();
+
+    let txn = begin_write(db).await?;
+    let client = claim_client(&txn, user, req.client_id).await?;
+    let last = client.last_mutation_id;
+    let mut expected = last + 1;
+    for (id, _) in seen.iter().filter(|(id, _)| *id > last) {
+        if *id != expected {
+            return Err(ApiError::OutOfOrder { expected: last + 1 });
+        }
+        expected += 1;
+    }
+    let new_last = expected - 1;
+    let parsed: Vec<(i64, Result<Mutation, Rejection>)> =
+        all.into_iter().filter(|(id, _)| *id > last).collect();
     let outcomes = if parsed.is_empty() {
         vec![]
     } else {

@@ -223,6 +223,8 @@ pub struct Mutation {
     /// The fields `data` sets, checked, in wire form (not `id` nor `babyId`).
     pub data: Map<String, Value>,
     pub base_version: Option<i64>,
+    /// For a `create`: the new record, whole and checked.
+    pub created: Option<Record>,
 }
 
 /// `data.amount_ml: unknown field for feed_log (did you mean amountMl?)`.
@@ -252,7 +254,11 @@ fn unknown_field(key: &str, kind: Kind) -> Rejection {
 
 /// Parses one mutation of a well-formed envelope. Anything wrong with it is an
 /// `invalid` rejection naming the field.
-pub fn parse_mutation(raw: &RawMutation) -> Result<Mutation, Rejection> {
+pub fn parse_mutation(
+    raw: &RawMutation,
+    user: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Mutation, Rejection> {
     let b = &raw.body;
     if let Some(k) = b
         .keys()
@@ -328,7 +334,7 @@ pub fn parse_mutation(raw: &RawMutation) -> Result<Mutation, Rejection> {
     };
     fields.remove("babyId");
     fields.extend(kind.parse_own(own)?);
-    if op == Op::Create {
+    let created = if op == Op::Create {
         let Some(baby) = baby_id else {
             return Err(Rejection::invalid("data.babyId: required to create"));
         };
@@ -336,8 +342,10 @@ pub fn parse_mutation(raw: &RawMutation) -> Result<Mutation, Rejection> {
             return Err(Rejection::invalid("data.startedAt: required to create"));
         }
         // Whatever else the kind requires, checked before anything is looked up.
-        Record::create(kind, record_id, baby, "", crate::time::now(), &fields)?;
-    }
+        Some(Record::create(kind, record_id, baby, user, now, &fields)?)
+    } else {
+        None
+    };
     Ok(Mutation {
         kind,
         op,
@@ -345,6 +353,7 @@ pub fn parse_mutation(raw: &RawMutation) -> Result<Mutation, Rejection> {
         baby_id,
         data: fields,
         base_version,
+        created,
     })
 }
 
@@ -401,7 +410,7 @@ mod tests {
         let id = Uuid::new_v4();
         let good = json!({"id": 1, "entity": "feed_log", "op": "create",
             "data": {"id": id, "babyId": id, "method": "bottle", "startedAt": "2026-01-01T10:00:00+01:00", "amountMl": 120}});
-        let m = parse_mutation(&raw(good)).unwrap();
+        let m = parse_mutation(&raw(good), "u", now()).unwrap();
         assert_eq!(m.data["amountMl"], json!(120));
         assert_eq!(m.data["startedAt"], json!("2026-01-01T09:00:00.000Z"));
         assert_eq!(m.baby_id, Some(id));
@@ -525,7 +534,7 @@ mod tests {
             ),
         ];
         for (m, field) in cases {
-            let r = parse_mutation(&raw(m.clone())).unwrap_err();
+            let r = parse_mutation(&raw(m.clone()), "u", now()).unwrap_err();
             assert_eq!(r.code, "invalid");
             assert!(
                 r.message.starts_with(field),
@@ -536,14 +545,14 @@ mod tests {
         let future = (now() + chrono::TimeDelta::hours(25)).to_rfc3339();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": future}});
         assert!(
-            parse_mutation(&raw(m))
+            parse_mutation(&raw(m), "u", now())
                 .unwrap_err()
                 .message
                 .contains("24 h")
         );
         let soon = (now() + chrono::TimeDelta::hours(23)).to_rfc3339();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": soon}});
-        assert!(parse_mutation(&raw(m)).is_ok());
+        assert!(parse_mutation(&raw(m), "u", now()).is_ok());
     }
 
     #[test]
@@ -555,11 +564,11 @@ mod tests {
             "2016-12-31T18:59:60-05:00",
         ] {
             let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": at}});
-            let err = parse_mutation(&raw(m)).unwrap_err();
+            let err = parse_mutation(&raw(m), "u", now()).unwrap_err();
             assert!(err.message.contains("leap second"), "{at}: {}", err.message);
         }
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": "2016-12-31T23:59:59.999Z"}});
-        assert!(parse_mutation(&raw(m)).is_ok());
+        assert!(parse_mutation(&raw(m), "u", now()).is_ok());
     }
 
     #[test]
@@ -567,11 +576,11 @@ mod tests {
         let id = Uuid::new_v4();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "create", "data": {"id": id, "babyId": id,
             "startedAt": "2026-01-01T10:00:00Z", "endedAt": "2026-01-01T09:59:00Z"}});
-        let err = parse_mutation(&raw(m)).unwrap_err();
+        let err = parse_mutation(&raw(m), "u", now()).unwrap_err();
         assert_eq!(err.message, "data.endedAt: must not be before startedAt");
         let m = json!({"id": 1, "entity": "sleep_log", "op": "create", "data": {"id": id, "babyId": id,
             "startedAt": "2026-01-01T10:00:00Z", "endedAt": "2026-01-01T10:00:00Z"}});
-        assert!(parse_mutation(&raw(m)).is_ok());
+        assert!(parse_mutation(&raw(m), "u", now()).is_ok());
     }
 
     #[test]
@@ -579,19 +588,19 @@ mod tests {
         let id = Uuid::new_v4();
         let m = json!({"id": 1, "entity": "feed_log", "op": "update", "data": {"id": id, "amount_ml": 5}});
         assert_eq!(
-            parse_mutation(&raw(m)).unwrap_err().message,
+            parse_mutation(&raw(m), "u", now()).unwrap_err().message,
             "data.amount_ml: unknown field for feed_log (did you mean amountMl?)"
         );
         let m = json!({"id": 1, "entity": "feed_log", "op": "update", "data": {"id": id, "started_at": "x"}});
         assert!(
-            parse_mutation(&raw(m))
+            parse_mutation(&raw(m), "u", now())
                 .unwrap_err()
                 .message
                 .ends_with("(did you mean startedAt?)")
         );
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "amount_ml": 5}});
         assert_eq!(
-            parse_mutation(&raw(m)).unwrap_err().message,
+            parse_mutation(&raw(m), "u", now()).unwrap_err().message,
             "data.amount_ml: unknown field for sleep_log"
         );
     }
