@@ -26,12 +26,19 @@ pub const MAX_SUB_CHARS: usize = 255;
 #[derive(Clone, Debug)]
 pub struct AuthUser {
     pub id: String,
+    /// The token's `exp` (Unix seconds), when it has one.
+    pub expires: Option<i64>,
 }
+
+/// Seconds of leeway on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 60;
 
 /// The claims of a verified token.
 #[derive(Debug, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    #[serde(default)]
+    pub exp: Option<i64>,
     #[serde(default)]
     name: Option<serde_json::Value>,
     #[serde(default)]
@@ -239,7 +246,7 @@ impl Authenticator {
     fn validation(&self, algorithms: Vec<Algorithm>) -> Validation {
         let mut v = Validation::new(Algorithm::HS256);
         v.algorithms = algorithms;
-        v.leeway = 60;
+        v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
         if let Some(iss) = &self.issuer {
@@ -338,7 +345,10 @@ impl Authenticator {
         if stale {
             upsert_user(db, &claims.sub, name, email).await?;
         }
-        Ok(AuthUser { id: claims.sub })
+        Ok(AuthUser {
+            id: claims.sub,
+            expires: claims.exp,
+        })
     }
 }
 

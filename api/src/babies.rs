@@ -12,6 +12,7 @@ use crate::{
     access::{self, Action, Level},
     db::begin_write,
     error::ApiError,
+    events::{Change, Events},
     time::{now, ts, ts_opt},
 };
 
@@ -245,6 +246,7 @@ pub async fn get(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<BabyVi
 
 pub async fn update(
     db: &DatabaseConnection,
+    events: &Events,
     user: &str,
     id: Uuid,
     patch: BabyPatch,
@@ -279,12 +281,18 @@ pub async fn update(
         active.updated_at = Set(now());
     }
     let model = active.update(&txn).await?;
-    txn.commit().await?;
+    let changes = Change::to_caregivers(&txn, &[id]).await?;
+    events.commit(txn, &changes).await?;
     Ok(BabyView::new(&model, level))
 }
 
 /// Archives (soft-deletes) the baby; archiving an archived baby changes nothing.
-pub async fn archive(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
+pub async fn archive(
+    db: &DatabaseConnection,
+    events: &Events,
+    user: &str,
+    id: Uuid,
+) -> Result<BabyView, ApiError> {
     let txn = begin_write(db).await?;
     let (model, level) = access::authorize_locked(&txn, user, id, Action::Manage).await?;
     let model = if model.archived_at.is_none() {
@@ -296,7 +304,8 @@ pub async fn archive(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<Ba
     } else {
         model
     };
-    txn.commit().await?;
+    let changes = Change::to_caregivers(&txn, &[id]).await?;
+    events.commit(txn, &changes).await?;
     Ok(BabyView::new(&model, level))
 }
 
@@ -331,6 +340,7 @@ fn caregiver_view(row: baby_access::Model, user: Option<users::Model>) -> Option
 /// Changes a caregiver's level (owner only). The last owner cannot be demoted.
 pub async fn set_caregiver(
     db: &DatabaseConnection,
+    events: &Events,
     user: &str,
     id: Uuid,
     target: &str,
@@ -360,7 +370,9 @@ pub async fn set_caregiver(
     let profile = users::Entity::find_by_id(target.to_owned())
         .one(&txn)
         .await?;
-    txn.commit().await?;
+    events
+        .commit(txn, &[Change::new([target.to_owned()], [id])])
+        .await?;
     caregiver_view(row, profile).ok_or(ApiError::Internal)
 }
 
@@ -368,6 +380,7 @@ pub async fn set_caregiver(
 /// last owner can do neither.
 pub async fn remove_caregiver(
     db: &DatabaseConnection,
+    events: &Events,
     user: &str,
     id: Uuid,
     target: &str,
@@ -392,6 +405,8 @@ pub async fn remove_caregiver(
         ));
     }
     row.delete(&txn).await?;
-    txn.commit().await?;
+    events
+        .commit(txn, &[Change::new([target.to_owned()], [id])])
+        .await?;
     Ok(())
 }

@@ -157,6 +157,15 @@ pub struct Config {
     )]
     pub max_concurrent_requests: usize,
 
+    /// Seconds between two keep-alive comments on an open event stream.
+    #[arg(
+        long,
+        env = "EVENTS_KEEPALIVE_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub events_keepalive_secs: u64,
+
     /// Comma-separated origins (or `*`) that browsers may call `/api/*` from;
     /// unset: no CORS headers.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
@@ -349,6 +358,7 @@ impl Config {
             ("HTTP_IDLE_TIMEOUT_SECS", self.http_idle_timeout_secs),
             ("BODY_TIMEOUT_SECS", self.body_timeout_secs),
             ("MAX_CONNECTIONS", self.max_connections as u64),
+            ("EVENTS_KEEPALIVE_SECS", self.events_keepalive_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1")));

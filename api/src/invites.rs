@@ -235,6 +235,7 @@ fn unusable(m: &baby_invites::Model, at: DateTime<Utc>) -> Option<&'static str> 
 /// higher keeps it and uses nothing.
 pub async fn accept(
     db: &DatabaseConnection,
+    events: &crate::events::Events,
     user: &str,
     req: AcceptInvite,
     max_babies: u64,
@@ -313,7 +314,8 @@ pub async fn accept(
         .exec_without_returning(&txn)
         .await?;
     }
-    txn.commit().await?;
+    let change = crate::events::Change::new([user.to_owned()], [invite.baby_id]);
+    events.commit(txn, &[change]).await?;
     Ok(Accepted {
         baby_id: invite.baby_id,
         access_level: offered,

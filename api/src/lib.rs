@@ -12,6 +12,7 @@ pub mod config;
 pub mod cors;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod gate;
 pub mod invites;
@@ -66,12 +67,19 @@ pub struct AppState {
     /// never take every connection from other requests.
     pub pull_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Live updates: open streams and how changes reach them.
+    pub events: Arc<events::Events>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config, auth: Authenticator) -> Self {
         let limiter = limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
+        let events = events::Events::new(
+            db.get_database_backend(),
+            Duration::from_secs(config.events_keepalive_secs),
+        );
         Self {
+            events: Arc::new(events),
             limiter: Arc::new(limiter),
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
             uploads: Arc::new(limits::InFlight::new(limits::BODIES_PER_USER)),
@@ -218,7 +226,22 @@ pub async fn serve(
         idle_timeout: Duration::from_secs(c.http_idle_timeout_secs),
     };
     let db = state.db.clone();
+    let events = state.events.clone();
+    // One listening connection per instance on PostgreSQL.
+    let listening = (db.get_database_backend() == sea_orm::DbBackend::Postgres).then(|| {
+        tokio::spawn(events::listen(
+            state.config.database_url.clone(),
+            events.hub.clone(),
+        ))
+    });
+    let shutdown = async move {
+        shutdown.await;
+        events.close_all();
+    };
     let result = server::serve(listener, build_app(state), limits, shutdown, grace).await;
+    if let Some(task) = listening {
+        task.abort();
+    }
     if let Err(e) = db.close().await {
         tracing::warn!(error = %e, "closing the database pool");
     }

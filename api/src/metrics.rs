@@ -22,6 +22,8 @@ pub const PULL_ENTRIES: &str = "babysync_pull_entries_total";
 pub const POOL_SIZE: &str = "babysync_db_pool_connections";
 pub const POOL_IN_USE: &str = "babysync_db_pool_in_use_connections";
 pub const POOL_MAX: &str = "babysync_db_pool_max_connections";
+pub const STREAMS: &str = "babysync_event_streams_open";
+pub const POKES: &str = "babysync_event_pokes_sent_total";
 
 /// The process-wide recorder (one per process, shared by every app in it).
 pub fn handle() -> PrometheusHandle {
@@ -87,6 +89,15 @@ pub async fn track(req: Request, next: Next) -> Response {
 
 pub fn push_outcome(entity: &'static str, outcome: &'static str) {
     metrics::counter!(MUTATIONS, "entity" => entity, "outcome" => outcome).increment(1);
+}
+
+/// Event streams opened (+1) or closed (-1).
+pub fn streams_opened(delta: i64) {
+    metrics::gauge!(STREAMS).increment(delta as f64);
+}
+
+pub fn poke_sent() {
+    metrics::counter!(POKES).increment(1);
 }
 
 pub fn pull_entries(n: usize) {

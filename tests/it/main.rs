@@ -9,6 +9,7 @@ mod auth;
 mod babies;
 mod cli;
 mod deploy;
+mod events;
 mod faults;
 mod health;
 mod invites;

@@ -89,7 +89,9 @@ pub(crate) async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<BabyPatch>,
 ) -> Result<Json<BabyView>, ApiError> {
-    Ok(Json(babies::update(&s.db, &user.id, id, patch).await?))
+    Ok(Json(
+        babies::update(&s.db, &s.events, &user.id, id, patch).await?,
+    ))
 }
 
 /// Archive a baby (owner): a soft delete; its logs stay.
@@ -101,7 +103,7 @@ pub(crate) async fn archive(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<BabyView>, ApiError> {
-    Ok(Json(babies::archive(&s.db, &user.id, id).await?))
+    Ok(Json(babies::archive(&s.db, &s.events, &user.id, id).await?))
 }
 
 /// Who may see the baby (any level).
@@ -135,7 +137,7 @@ pub(crate) async fn set_caregiver(
     ApiJson(body): ApiJson<SetLevel>,
 ) -> Result<Json<CaregiverView>, ApiError> {
     Ok(Json(
-        babies::set_caregiver(&s.db, &user.id, id, &target, body.access_level).await?,
+        babies::set_caregiver(&s.db, &s.events, &user.id, id, &target, body.access_level).await?,
     ))
 }
 
@@ -149,7 +151,7 @@ pub(crate) async fn remove_caregiver(
     user: AuthUser,
     ApiPath((id, target)): ApiPath<(Uuid, String)>,
 ) -> Result<StatusCode, ApiError> {
-    babies::remove_caregiver(&s.db, &user.id, id, &target).await?;
+    babies::remove_caregiver(&s.db, &s.events, &user.id, id, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -218,6 +220,13 @@ pub(crate) async fn accept_invite(
     ApiJson(body): ApiJson<AcceptInvite>,
 ) -> Result<Json<Accepted>, ApiError> {
     Ok(Json(
-        invites::accept(&s.db, &user.id, body, s.config.max_babies_per_user).await?,
+        invites::accept(
+            &s.db,
+            &s.events,
+            &user.id,
+            body,
+            s.config.max_babies_per_user,
+        )
+        .await?,
     ))
 }

@@ -3,7 +3,7 @@
 use axum::{
     Json, Router,
     extract::{Request, State},
-    routing::post,
+    routing::{get, post},
 };
 use serde_json::Value;
 
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/sync/push", post(push_handler))
         .route("/api/sync/pull", post(pull_handler))
+        .route("/api/sync/events", get(events_handler))
 }
 
 /// Push a batch of mutations, applied exactly once in one transaction.
@@ -36,7 +37,7 @@ pub(crate) async fn push_handler(
     req: Request,
 ) -> Result<Json<push::PushAnswer>, ApiError> {
     let request = validate::parse_push(sync_body(req).await?, s.config.push_max_mutations)?;
-    let answer = push::push(&s.db, &user.id, request).await?;
+    let answer = push::push(&s.db, &s.events, &user.id, request).await?;
     for (entity, status) in &answer.tally {
         crate::metrics::push_outcome(entity, status);
     }
@@ -73,4 +74,17 @@ pub(crate) async fn pull_handler(
     let outcome = pull::pull(&s.db, key, &user.id, request).await?;
     crate::metrics::pull_entries(outcome.entries);
     Ok(Json(outcome.body))
+}
+
+/// Live updates: a server-sent event stream. `ready` first (pull now), then
+/// `poke` with the babies that changed (pull them), and `: keep-alive`
+/// comments; it ends when the token expires. At most 10 per user.
+#[utoipa::path(get, path = "/api/sync/events", tag = "sync",
+    responses((status = 200, description = "`event: ready` / `data: {}`, then `event: poke` / `data: {\"babyIds\": [uuid]}`, and `: keep-alive` comments at least every 15 s", content_type = "text/event-stream", body = String),
+        crate::openapi::ApiErrors))]
+pub(crate) async fn events_handler(
+    State(s): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::response::Response, ApiError> {
+    s.events.stream(&user.id, user.expires)
 }

@@ -29,6 +29,7 @@ use super::{
 use crate::{
     db::begin_write,
     error::ApiError,
+    events::{Change, Events},
     kinds::{Kind, Record},
     time,
 };
@@ -160,6 +161,7 @@ fn raw_entity(m: &super::validate::RawMutation) -> &'static str {
 #[tracing::instrument(skip_all, fields(client.id = %req.client_id, mutations = req.mutations.len()))]
 pub async fn push(
     db: &DatabaseConnection,
+    events: &Events,
     user: &str,
     req: PushRequest,
 ) -> Result<PushAnswer, ApiError> {
@@ -190,13 +192,16 @@ pub async fn push(
     let new_last = expected - 1;
     let parsed: Vec<(i64, Result<Mutation, Rejection>)> =
         all.into_iter().filter(|(id, _)| *id > last).collect();
-    let outcomes = if parsed.is_empty() {
-        vec![]
+    let (outcomes, changes) = if parsed.is_empty() {
+        (vec![], vec![])
     } else {
         let inputs = read_inputs(&txn, user, now, &parsed).await?;
         let plan = plan(inputs, &parsed);
         store(&txn, plan.writes.into_values(), &plan.counters).await?;
-        plan.outcomes
+        // Every caregiver of the babies written to hears of it.
+        let written: Vec<Uuid> = plan.counters.keys().copied().collect();
+        let changes = Change::to_caregivers(&txn, &written).await?;
+        (plan.outcomes, changes)
     };
     if !parsed.is_empty() {
         sync_clients::Entity::update_many()
@@ -206,7 +211,7 @@ pub async fn push(
             .exec(&txn)
             .await?;
     }
-    txn.commit().await?; // also keeps a newly claimed client
+    events.commit(txn, &changes).await?; // also keeps a newly claimed client
 
     let mut outcomes = outcomes.into_iter();
     let mut results = Vec::with_capacity(seen.len());
