@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub mod client;
+pub mod events;
 
 use client::Client;
 

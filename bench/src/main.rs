@@ -38,6 +38,18 @@ enum Mode {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Hold many idle event streams, then time one write's pokes to all.
+    Events {
+        /// Caregivers of one baby.
+        #[arg(long, default_value_t = 500)]
+        users: usize,
+        /// Streams each caregiver opens (the server allows 10).
+        #[arg(long, default_value_t = 10)]
+        per_user: usize,
+        /// The server's pid, to read its memory.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
     /// Time the first sync of one baby with many entries.
     Pull {
         #[arg(long, default_value_t = 100_000)]
@@ -90,6 +102,30 @@ async fn main() {
                 Err(e) => (format!("{{\"error\": {:?}}}", e), false),
             }
         }
+        Mode::Events {
+            users,
+            per_user,
+            server_pid,
+        } => match bench::events::run_events(&target, users, per_user, server_pid).await {
+            Ok(r) => {
+                println!(
+                    "events: {} streams ({} users) open in {:.1} s; server RSS {:?} -> {:?} MiB ({:?} KiB a stream); one write poked {} streams: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    r.streams,
+                    r.users,
+                    r.open_seconds,
+                    r.rss_before_mib,
+                    r.rss_open_mib,
+                    r.rss_per_stream_kib,
+                    r.poked,
+                    r.poke_p50_ms,
+                    r.poke_p99_ms,
+                    r.poke_max_ms
+                );
+                let ok = r.poked == r.streams;
+                (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
         Mode::Pull { entries, page } => match bench::run_pull(&target, entries, page).await {
             Ok(r) => {
                 println!(
