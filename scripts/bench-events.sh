@@ -40,8 +40,10 @@ run() {
   DATABASE_URL=$url BIND_ADDR=127.0.0.1:$port timeout 900 "$BIN" serve >"$work/$name.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+  local server
+  server=$(pgrep -P "$pid" babysync)  # the server itself, not `timeout`
   echo "== $name: $((USERS * 10)) streams"
-  timeout 600 "$GEN" --url "http://127.0.0.1:$port" events --users "$USERS" --per-user 10 --server-pid "$pid" | tee "$work/$name.out"
+  timeout 600 "$GEN" --url "http://127.0.0.1:$port" events --users "$USERS" --per-user 10 --server-pid "$server" | tee "$work/$name.out"
   kill -TERM "$pid"; wait "$pid" || true; pid=""
 }
 
