@@ -92,6 +92,8 @@ pub async fn run_events(
         .build()
         .map_err(|e| e.to_string())?;
     let opened = Arc::new(Barrier::new(streams + 1));
+    // Open them 100 at a time, as reconnecting clients spread out would.
+    let opening = Arc::new(tokio::sync::Semaphore::new(100));
     let stop = Arc::new(Notify::new());
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(streams);
@@ -99,14 +101,16 @@ pub async fn run_events(
         .iter()
         .flat_map(|t| std::iter::repeat_n(t.clone(), per_user))
     {
-        let (http, url, opened, stop, baby) = (
+        let (http, url, opened, stop, baby, opening) = (
             http.clone(),
             format!("{}/api/sync/events", t.base_url),
             opened.clone(),
             stop.clone(),
             baby.clone(),
+            opening.clone(),
         );
         tasks.push(tokio::spawn(async move {
+            let permit = opening.acquire_owned().await.expect("open");
             let mut resp = match http.get(url).bearer_auth(token).send().await {
                 Ok(r) if r.status() == 200 => r,
                 Ok(r) => {
@@ -128,6 +132,7 @@ pub async fn run_events(
                     }
                 }
             }
+            drop(permit);
             opened.wait().await;
             let mut seen = String::new();
             loop {
