@@ -110,6 +110,7 @@ async fn openapi_document_lists_every_route(backend: Backend) {
         ("/api/invites/accept", "post"),
         ("/api/sync/push", "post"),
         ("/api/sync/pull", "post"),
+        ("/api/sync/events", "get"),
     ];
     let ops: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
