@@ -2,7 +2,10 @@
 //! wait at accept); a request head must be complete within
 //! `HTTP_HEADER_TIMEOUT_SECS` of the accept or of its first byte, else the
 //! connection is dropped; a keep-alive connection idle (no request in flight,
-//! no byte of a new one) for `HTTP_IDLE_TIMEOUT_SECS` is closed. On shutdown it
+//! no byte of a new one) for `HTTP_IDLE_TIMEOUT_SECS` is closed, and so is one
+//! whose response the client has not read for as long. A request is in
+//! flight until its response body has been wholly sent (an event stream
+//! stays in flight while it is open). On shutdown it
 //! stops accepting, asks every connection to finish its request in flight and
 //! close, and waits for them up to the grace period.
 
@@ -40,17 +43,24 @@ struct Activity {
 }
 
 struct ConnState {
+    /// Requests whose response is not yet wholly sent.
     in_flight: usize,
     /// When the request head now arriving began (its first byte, or the accept).
     head_since: Option<Instant>,
     /// When the connection last went idle.
     idle_since: Instant,
+    /// Since when a response has been waiting for the client to read.
+    write_blocked_since: Option<Instant>,
 }
 
 enum Deadline {
     None,
+    /// A request head still incomplete: then the connection is dropped.
     Head(Instant),
+    /// Nothing in flight: then the connection is closed.
     Idle(Instant),
+    /// A response the client does not read: then the connection is dropped.
+    Stalled(Instant),
 }
 
 impl Activity {
@@ -61,6 +71,7 @@ impl Activity {
                 in_flight: 0,
                 head_since: Some(now),
                 idle_since: now,
+                write_blocked_since: None,
             }),
             changed: Notify::new(),
         }
@@ -80,18 +91,68 @@ impl Activity {
         }
     }
 
+    /// A write went through (`true`) or must wait for the client (`false`).
+    fn wrote(&self, progressed: bool) {
+        let mut state = self.state.lock().expect("activity");
+        let changed = match (progressed, state.write_blocked_since) {
+            (true, Some(_)) => {
+                state.write_blocked_since = None;
+                true
+            }
+            (false, None) => {
+                state.write_blocked_since = Some(Instant::now());
+                true
+            }
+            _ => false,
+        };
+        drop(state);
+        if changed {
+            self.changed.notify_one();
+        }
+    }
+
     fn deadline(&self, limits: &ConnectionLimits) -> Deadline {
         let state = self.state.lock().expect("activity");
-        match (state.in_flight, state.head_since) {
-            (0, Some(since)) => Deadline::Head(since + limits.header_timeout),
-            (0, None) => Deadline::Idle(state.idle_since + limits.idle_timeout),
+        match (state.in_flight, state.head_since, state.write_blocked_since) {
+            // Bytes the client does not take, in flight or left in hyper's
+            // buffer after the body ended.
+            (_, _, Some(since)) => Deadline::Stalled(since + limits.idle_timeout),
+            (0, Some(since), None) => Deadline::Head(since + limits.header_timeout),
+            (0, None, None) => Deadline::Idle(state.idle_since + limits.idle_timeout),
             _ => Deadline::None,
         }
     }
 }
 
-/// Marks a request finished when its response is ready (or it is dropped).
+/// Marks a request finished when its response has been wholly sent, or
+/// dropped: it rides on the response body.
 struct Busy(Arc<Activity>);
+
+/// A response body that keeps its request in flight until it is done.
+struct Tracked {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -129,7 +190,13 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        match &polled {
+            Poll::Pending => self.activity.wrote(false),
+            Poll::Ready(Ok(n)) if *n > 0 => self.activity.wrote(true),
+            _ => {}
+        }
+        polled
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
@@ -184,8 +251,7 @@ pub async fn serve(
                 let app = app.clone();
                 async move {
                     let response = app.oneshot(req.map(Body::new)).await;
-                    drop(busy);
-                    response
+                    response.map(|res| res.map(|inner| Body::new(Tracked { inner, _busy: busy })))
                 }
             });
             let io = Watched {
@@ -199,15 +265,19 @@ pub async fn serve(
             let mut conn = std::pin::pin!(conn);
             let mut closing = false;
             loop {
-                let (at, head) = match activity.deadline(&limits) {
-                    Deadline::Head(at) => (Some(at), true),
-                    Deadline::Idle(at) => (Some(at), false),
-                    Deadline::None => (None, false),
+                let (at, drop_it) = match activity.deadline(&limits) {
+                    Deadline::Head(at) | Deadline::Stalled(at) => (Some(at), true),
+                    // Once closing, an idle connection closes by itself.
+                    Deadline::Idle(at) if !closing => (Some(at), false),
+                    Deadline::Idle(_) | Deadline::None => (None, false),
                 };
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     _ = stop.changed(), if !closing => {
-                        if matches!(activity.deadline(&limits), Deadline::None) {
+                        if matches!(
+                            activity.deadline(&limits),
+                            Deadline::None | Deadline::Stalled(_)
+                        ) {
                             // A request in flight: let it finish, then close.
                             closing = true;
                             conn.as_mut().graceful_shutdown();
@@ -220,10 +290,12 @@ pub async fn serve(
                     () = sleep_until(at), if at.is_some() => {
                         let due = matches!(
                             activity.deadline(&limits),
-                            Deadline::Head(t) | Deadline::Idle(t) if t <= Instant::now()
+                            Deadline::Head(t) | Deadline::Idle(t) | Deadline::Stalled(t)
+                                if t <= Instant::now()
                         );
-                        if due && head {
-                            // A head still incomplete (slowloris, or silence): hang up.
+                        if due && drop_it {
+                            // A head still incomplete (slowloris, or silence),
+                            // or a response the client will not read: hang up.
                             break;
                         }
                         if due && !closing {

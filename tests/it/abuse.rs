@@ -525,6 +525,61 @@ async fn big_pulls_are_bounded(backend: Backend) {
         .get("/api/me", &sign(TEST_SECRET, "victim", json!({})))
         .await;
     assert_eq!(me.status, 200);
+
+    // A reader that stops reading: two big pulls pipelined on one connection
+    // with a tiny receive window, never read. The server drops the
+    // connection once its response has waited `HTTP_IDLE_TIMEOUT_SECS`,
+    // rather than holding it and its buffers for ever.
+    let mut env = load_env(&db);
+    env.push(("HTTP_IDLE_TIMEOUT_SECS", "2".into()));
+    let strict = ServerProcess::start(db.dir.path(), &as_refs(&env));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let mut conn = socket.connect(strict.addr).await.unwrap();
+    let body =
+        json!({"protocolVersion": 1, "clientId": Uuid::new_v4(), "cursor": null, "limit": 5000})
+            .to_string();
+    let request = format!(
+        "POST /api/sync/pull HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(format!("{request}{request}").as_bytes())
+        .await
+        .unwrap();
+    let port = strict.addr.port();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        held_connections(port),
+        1,
+        "the server holds the unread connection at first"
+    );
+    while held_connections(port) > 0 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        held_connections(port),
+        0,
+        "the server let go of a connection nobody reads"
+    );
+    eprintln!(
+        "an unread response was dropped after {} ms",
+        started.elapsed().as_millis()
+    );
+    drop(conn);
+}
+
+/// The server's own sockets on `port` that carry a connection (an open file
+/// of the process: `/proc/net/tcp` shows an inode; the listener excluded).
+fn held_connections(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1].ends_with(&local) && f[3] == "01" && f[9] != "0")
+        .count()
 }
 
 /// Request bodies may come gzip-compressed; other encodings are 415; a gzip
