@@ -130,6 +130,7 @@ fn validate_birth_date(date: NaiveDate) -> Result<NaiveDate, ApiError> {
 /// id again from a caller who can see it is a safe retry: `Ok((baby, false))`.
 pub async fn create(
     db: &DatabaseConnection,
+    events: &Events,
     user: &str,
     new: NewBaby,
     max_babies: u64,
@@ -176,7 +177,10 @@ pub async fn create(
         .one(&txn)
         .await?
         .ok_or(ApiError::Internal)?;
-    txn.commit().await?;
+    // The creator's other devices learn of the new baby.
+    events
+        .commit(txn, &[Change::new([user.to_owned()], [id])])
+        .await?;
     Ok((BabyView::new(&model, Level::Owner), true))
 }
 

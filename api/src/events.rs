@@ -263,8 +263,11 @@ impl Events {
             retry_after_secs: 1,
         })?;
         let until = expires.map(|exp| {
-            let left = exp + crate::auth::LEEWAY_SECS as i64 - chrono::Utc::now().timestamp();
-            tokio::time::Instant::now() + Duration::from_secs(left.max(0) as u64)
+            let left = exp
+                .saturating_add(crate::auth::LEEWAY_SECS as i64)
+                .saturating_sub(chrono::Utc::now().timestamp())
+                .clamp(0, 365 * 24 * 3600);
+            tokio::time::Instant::now() + Duration::from_secs(left as u64)
         });
         let state = StreamState {
             sub,
@@ -286,10 +289,16 @@ impl Events {
     }
 }
 
-/// Splits changes into notification payloads under the size budget.
+/// Splits changes into notification payloads under the size budget (by
+/// babies, then by users).
 fn payloads(changes: &[Change]) -> Vec<String> {
     let mut out = vec![];
-    for change in changes {
+    for change in changes.iter().flat_map(|c| {
+        c.babies
+            .chunks(50)
+            .map(|babies| Change::new(c.users.iter().cloned(), babies.iter().copied()))
+    }) {
+        let change = &change;
         let mut part = Change::new([], change.babies.iter().copied());
         for user in &change.users {
             part.users.push(user.clone());
@@ -322,30 +331,37 @@ async fn next_frame(mut s: StreamState) -> Option<(Result<Bytes, std::io::Error>
         s.started = true;
         return Some((Ok(Bytes::from_static(b"event: ready\ndata: {}\n\n")), s));
     }
-    let expiry = async {
-        match s.until {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
+    let until = s.until;
+    let keepalive_at = tokio::time::Instant::now() + s.keepalive;
     let stream = s.sub.stream.clone();
-    let frame = tokio::select! {
-        () = stream.wake.notified() => {
-            let mut text = String::new();
-            if stream.ready.swap(false, Ordering::SeqCst) {
-                text.push_str("event: ready\ndata: {}\n\n");
+    let frame = loop {
+        let expiry = async {
+            match until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
-            let babies = std::mem::take(&mut *stream.pending.lock().expect("stream"));
-            if !babies.is_empty() {
-                let data = serde_json::json!({ "babyIds": babies });
-                text.push_str(&format!("event: poke\ndata: {data}\n\n"));
-                crate::metrics::poke_sent();
+        };
+        tokio::select! {
+            () = stream.wake.notified() => {
+                let mut text = String::new();
+                if stream.ready.swap(false, Ordering::SeqCst) {
+                    text.push_str("event: ready\ndata: {}\n\n");
+                }
+                let babies = std::mem::take(&mut *stream.pending.lock().expect("stream"));
+                if !babies.is_empty() {
+                    let data = serde_json::json!({ "babyIds": babies });
+                    text.push_str(&format!("event: poke\ndata: {data}\n\n"));
+                    crate::metrics::poke_sent();
+                }
+                if !text.is_empty() {
+                    break text;
+                }
+                // A wake-up whose pokes went out with the previous frame.
             }
-            text
+            () = tokio::time::sleep_until(keepalive_at) => break ": keep-alive\n\n".to_owned(),
+            () = expiry => return None,
+            _ = s.stopping.wait_for(|stop| *stop) => return None,
         }
-        () = tokio::time::sleep(s.keepalive) => ": keep-alive\n\n".to_owned(),
-        () = expiry => return None,
-        _ = s.stopping.wait_for(|stop| *stop) => return None,
     };
     Some((Ok(Bytes::from(frame)), s))
 }
@@ -357,8 +373,8 @@ pub async fn listen(url: String, hub: Arc<Hub>) {
     use sea_orm::sqlx::postgres::PgListener;
     let url = with_application_name(&url);
     let mut backoff = Duration::from_millis(100);
-    let mut first = true;
     loop {
+        crate::metrics::listener_up(false);
         let mut listener = match PgListener::connect(&url).await {
             Ok(l) => l,
             Err(e) => {
@@ -375,12 +391,11 @@ pub async fn listen(url: String, hub: Arc<Hub>) {
             continue;
         }
         backoff = Duration::from_millis(100);
-        if first {
-            first = false;
-        } else {
-            tracing::info!("live updates: listener connected again; every stream gets ready");
-            hub.ready_all();
-        }
+        crate::metrics::listener_up(true);
+        // Whatever was committed while no one listened (before the first
+        // LISTEN too) is in the pull each stream now makes.
+        tracing::info!("live updates: listening; every open stream gets ready");
+        hub.ready_all();
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => match serde_json::from_str::<Change>(n.payload()) {

@@ -24,6 +24,7 @@ pub const POOL_IN_USE: &str = "babysync_db_pool_in_use_connections";
 pub const POOL_MAX: &str = "babysync_db_pool_max_connections";
 pub const STREAMS: &str = "babysync_event_streams_open";
 pub const POKES: &str = "babysync_event_pokes_sent_total";
+pub const LISTENER_UP: &str = "babysync_event_listener_up";
 
 /// The process-wide recorder (one per process, shared by every app in it).
 pub fn handle() -> PrometheusHandle {
@@ -94,6 +95,11 @@ pub fn push_outcome(entity: &'static str, outcome: &'static str) {
 /// Event streams opened (+1) or closed (-1).
 pub fn streams_opened(delta: i64) {
     metrics::gauge!(STREAMS).increment(delta as f64);
+}
+
+/// Whether this instance's PostgreSQL listener is connected (1) or not (0).
+pub fn listener_up(up: bool) {
+    metrics::gauge!(LISTENER_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 pub fn poke_sent() {

@@ -196,6 +196,10 @@ async fn pokes_reach_every_caregiver_and_no_one_else(backend: Backend) {
         "{late:?}"
     );
 
+    // A new baby: the creator's streams learn of it.
+    let second = baby_id(two, &alice, "Bo").await;
+    assert!(a.poked(&second).await, "a baby created on another device");
+
     // Open streams and pokes sent are on /metrics.
     let scrape = one
         .send(reqwest::Method::GET, "/metrics", None, None)
@@ -331,7 +335,46 @@ async fn open_streams_do_not_hold_up_sigterm(backend: Backend) {
     );
 }
 
+/// CPU ticks (user + system) the process has used.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An open stream is a request in flight: the idle timeout neither cuts it
+/// nor makes the server spin while it is open.
+async fn a_stream_outlives_the_idle_timeout_without_spinning(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let servers = instances(backend, &db, &[("HTTP_IDLE_TIMEOUT_SECS", "1".into())]);
+    let server = &servers[0];
+    let c = &server.client;
+    let alice = sign(TEST_SECRET, "alice", json!({}));
+    let baby = baby_id(c, &alice, "Ada").await;
+    let mut s = Events::open(c, &alice).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = cpu_ticks(server.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(server.pid()) - before;
+    // A spinning connection loop burns a core: ~200 ticks in 2 s.
+    assert!(used < 60, "{used} ticks in 2 s with one idle stream");
+    let r = push(
+        c,
+        &alice,
+        Uuid::new_v4(),
+        vec![feed(1, Uuid::new_v4(), &baby)],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        s.poked(&baby).await,
+        "the stream is still open past the idle timeout"
+    );
+}
+
 both!(
+    a_stream_outlives_the_idle_timeout_without_spinning,
     pokes_reach_every_caregiver_and_no_one_else,
     streams_are_capped_kept_alive_and_end_with_the_token,
     open_streams_do_not_hold_up_sigterm,

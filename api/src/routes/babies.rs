@@ -48,8 +48,14 @@ pub(crate) async fn create(
     user: AuthUser,
     ApiJson(body): ApiJson<NewBaby>,
 ) -> Result<(StatusCode, Json<BabyView>), ApiError> {
-    let (baby, created) =
-        babies::create(&s.db, &user.id, body, s.config.max_babies_per_user).await?;
+    let (baby, created) = babies::create(
+        &s.db,
+        &s.events,
+        &user.id,
+        body,
+        s.config.max_babies_per_user,
+    )
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
