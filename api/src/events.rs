@@ -46,6 +46,26 @@ pub const LISTENER_NAME: &str = "babysync-listener";
 /// A notification's payload stays under PostgreSQL's 8000-byte limit.
 const PAYLOAD_BUDGET: usize = 7000;
 
+/// One server-sent event of the stream, as the OpenAPI document describes it
+/// (the stream writes them as `event:`/`data:` lines; comments are not events).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct StreamEvent {
+    event: StreamEventName,
+    /// JSON: `{}` for `ready`; `{"babyIds": ["uuid", ...]}` for `poke`.
+    data: String,
+}
+
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum StreamEventName {
+    /// Pull now (first, and after a gap).
+    Ready,
+    /// These babies changed: pull them.
+    Poke,
+}
+
 /// Who must hear of a committed write: these users, about these babies.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Change {

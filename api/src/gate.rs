@@ -23,7 +23,12 @@ use axum::{
 use http_body_util::BodyExt;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{AppState, auth::bearer, error::ApiError, extract::BodyLimit};
+use crate::{
+    AppState,
+    auth::{AuthUser, bearer},
+    error::ApiError,
+    extract::BodyLimit,
+};
 
 pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match admit(&state, req).await {
@@ -67,6 +72,32 @@ async fn admit(
     let user = state.auth.remember(&state.db, claims).await?;
     parts.extensions.insert(user);
     Ok((Request::from_parts(parts, body), slot))
+}
+
+/// The gate of the event stream: the token and the rate limit, and nothing
+/// that touches the database (a stream reads nothing of the user's row).
+pub async fn gate_stream(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match admit_stream(&state, req.headers()).await {
+        Ok(user) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn admit_stream(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+    let claims = state.auth.verify(bearer(headers)?).await?;
+    crate::record_user(&claims.sub);
+    if let Err(wait) = state.limiter.check(&claims.sub) {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        });
+    }
+    Ok(AuthUser {
+        id: claims.sub,
+        expires: claims.exp,
+    })
 }
 
 enum Encoding {

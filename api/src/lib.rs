@@ -109,12 +109,17 @@ pub fn build_app(state: AppState) -> Router {
         .merge(routes::sync::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), gate::gate))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
+    let streams = routes::sync::events_router().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        gate::gate_stream,
+    ));
 
     Router::new()
         .merge(routes::health::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .merge(api)
+        .merge(streams)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .with_state(state)

@@ -24,7 +24,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/sync/push", post(push_handler))
         .route("/api/sync/pull", post(pull_handler))
-        .route("/api/sync/events", get(events_handler))
+}
+
+/// The live-update stream: behind [`crate::gate::gate_stream`], which does no
+/// database work, so that every client reconnecting at once (after a deploy)
+/// costs the pool nothing.
+pub fn events_router() -> Router<AppState> {
+    Router::new().route("/api/sync/events", get(events_handler))
 }
 
 /// Push a batch of mutations, applied exactly once in one transaction.
@@ -80,7 +86,7 @@ pub(crate) async fn pull_handler(
 /// `poke` with the babies that changed (pull them), and `: keep-alive`
 /// comments; it ends when the token expires. At most 10 per user.
 #[utoipa::path(get, path = "/api/sync/events", tag = "sync",
-    responses((status = 200, description = "`event: ready` / `data: {}`, then `event: poke` / `data: {\"babyIds\": [uuid]}`, and `: keep-alive` comments at least every 15 s", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "`event: ready` / `data: {}`, then `event: poke` / `data: {\"babyIds\": [uuid]}`, and `: keep-alive` comments at least every 15 s", content_type = "text/event-stream", body = crate::events::StreamEvent),
         crate::openapi::ApiErrors))]
 pub(crate) async fn events_handler(
     State(s): State<AppState>,
