@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=${USERS:-500}
+OPENING=${OPENING:-100}   # streams being opened at once; USERS*10 for a reconnect storm
 ADMIN=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export JWT_SECRET=bench-secret-that-is-at-least-32-bytes
 export RATE_LIMIT_PER_SEC=0 LOG_FORMAT=json RUST_LOG=warn
@@ -43,7 +44,7 @@ run() {
   local server
   server=$(pgrep -P "$pid" babysync)  # the server itself, not `timeout`
   echo "== $name: $((USERS * 10)) streams"
-  timeout 600 "$GEN" --url "http://127.0.0.1:$port" events --users "$USERS" --per-user 10 --server-pid "$server" | tee "$work/$name.out"
+  timeout 600 "$GEN" --url "http://127.0.0.1:$port" events --users "$USERS" --per-user 10 --opening "$OPENING" --server-pid "$server" | tee "$work/$name.out"
   kill -TERM "$pid"; wait "$pid" || true; pid=""
 }
 

@@ -55,6 +55,7 @@ pub async fn run_events(
     t: &Target,
     users: usize,
     per_user: usize,
+    opening: usize,
     server_pid: Option<u32>,
 ) -> Result<EventsReport, String> {
     let c = t.client();
@@ -92,8 +93,8 @@ pub async fn run_events(
         .build()
         .map_err(|e| e.to_string())?;
     let opened = Arc::new(Barrier::new(streams + 1));
-    // Open them 100 at a time, as reconnecting clients spread out would.
-    let opening = Arc::new(tokio::sync::Semaphore::new(100));
+    // Open them `opening` at a time (all at once: a reconnect storm).
+    let opening = Arc::new(tokio::sync::Semaphore::new(opening.max(1)));
     let stop = Arc::new(Notify::new());
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(streams);

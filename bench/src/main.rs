@@ -46,6 +46,9 @@ enum Mode {
         /// Streams each caregiver opens (the server allows 10).
         #[arg(long, default_value_t = 10)]
         per_user: usize,
+        /// How many streams are being opened at once.
+        #[arg(long, default_value_t = 100)]
+        opening: usize,
         /// The server's pid, to read its memory.
         #[arg(long)]
         server_pid: Option<u32>,
@@ -105,8 +108,9 @@ async fn main() {
         Mode::Events {
             users,
             per_user,
+            opening,
             server_pid,
-        } => match bench::events::run_events(&target, users, per_user, server_pid).await {
+        } => match bench::events::run_events(&target, users, per_user, opening, server_pid).await {
             Ok(r) => {
                 println!(
                     "events: {} streams ({} users) open in {:.1} s; server RSS {:?} -> {:?} MiB ({:?} KiB a stream); one write poked {} streams: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
