@@ -364,6 +364,17 @@ pub async fn try_push(
 }
 
 /// Pushes `mutations` from `client`.
+/// One feed written to `baby` by a fresh client (its mutation 1).
+pub async fn write_a_feed(c: &Client, token: &str, baby: &str) -> Resp {
+    push(
+        c,
+        token,
+        Uuid::new_v4(),
+        vec![feed(1, Uuid::new_v4(), baby)],
+    )
+    .await
+}
+
 pub async fn push(c: &Client, token: &str, client: Uuid, mutations: Vec<Value>) -> Resp {
     c.post(PUSH, token, push_body(client, mutations)).await
 }

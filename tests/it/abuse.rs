@@ -370,7 +370,7 @@ async fn slow_and_idle_connections_are_closed(backend: Backend) {
 async fn open_connections_do_not_hold_up_shutdown(backend: Backend) {
     let db = TestDb::new(backend).await;
     let env = db_env(&db);
-    let mut server = ServerProcess::start(db.dir.path(), &as_refs(&env));
+    let server = ServerProcess::start(db.dir.path(), &as_refs(&env));
     let mut held = vec![];
     for _ in 0..20 {
         let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -386,10 +386,8 @@ async fn open_connections_do_not_hold_up_shutdown(backend: Backend) {
     let mut buf = [0u8; 512];
     assert!(idle.read(&mut buf).await.unwrap() > 0);
     let started = Instant::now();
-    server.signal(libc::SIGTERM);
-    let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(8)))
+    let status = terminate(server, Duration::from_secs(8))
         .await
-        .unwrap()
         .expect("exits within 8 s");
     assert!(status.success(), "{status:?}");
     eprintln!(

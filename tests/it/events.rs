@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::{both, helpers::*};
 
@@ -131,13 +130,7 @@ async fn pokes_reach_every_caregiver_and_no_one_else(backend: Backend) {
 
     // A write through one instance reaches the writer and the other
     // caregiver on the other instance; nobody else.
-    let r = push(
-        one,
-        &alice,
-        Uuid::new_v4(),
-        vec![feed(1, Uuid::new_v4(), &baby)],
-    )
-    .await;
+    let r = write_a_feed(one, &alice, &baby).await;
     assert_eq!(r.status, 200);
     assert!(a.poked(&baby).await, "the writer's own stream");
     assert!(
@@ -180,13 +173,7 @@ async fn pokes_reach_every_caregiver_and_no_one_else(backend: Backend) {
     assert!(b.poked(&baby).await, "access changed");
     assert_eq!(one.delete(&path, &alice).await.status, 204);
     assert!(b.poked(&baby).await, "access revoked");
-    let r = push(
-        two,
-        &alice,
-        Uuid::new_v4(),
-        vec![feed(1, Uuid::new_v4(), &baby)],
-    )
-    .await;
+    let r = write_a_feed(two, &alice, &baby).await;
     assert_eq!(r.status, 200);
     assert!(c.poked(&baby).await);
     let late = b.pokes_within(Duration::from_millis(1500)).await;
@@ -216,13 +203,7 @@ async fn pokes_reach_every_caregiver_and_no_one_else(backend: Backend) {
     );
 
     // Mallory's own writes poke only her.
-    let r = push(
-        two,
-        &mallory,
-        Uuid::new_v4(),
-        vec![feed(1, Uuid::new_v4(), &other)],
-    )
-    .await;
+    let r = write_a_feed(two, &mallory, &other).await;
     assert_eq!(r.status, 200);
     assert!(m.poked(&other).await);
     assert!(
@@ -296,13 +277,7 @@ async fn a_lost_listener_comes_back_with_ready_postgres() {
         }
     }
     assert!(got_ready, "ready after the listener came back");
-    let r = push(
-        c,
-        &alice,
-        Uuid::new_v4(),
-        vec![feed(1, Uuid::new_v4(), &baby)],
-    )
-    .await;
+    let r = write_a_feed(c, &alice, &baby).await;
     assert_eq!(r.status, 200);
     assert!(s.poked(&baby).await, "pokes flow again");
 }
@@ -310,17 +285,15 @@ async fn a_lost_listener_comes_back_with_ready_postgres() {
 async fn open_streams_do_not_hold_up_sigterm(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut servers = instances(backend, &db, &[]);
-    let mut server = servers.remove(0);
+    let server = servers.remove(0);
     let alice = sign(TEST_SECRET, "alice", json!({}));
     let mut streams = vec![];
     for _ in 0..5 {
         streams.push(Events::open(&server.client, &alice).await);
     }
     let started = std::time::Instant::now();
-    server.signal(libc::SIGTERM);
-    let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(8)))
+    let status = terminate(server, Duration::from_secs(8))
         .await
-        .unwrap()
         .expect("exits within 8 s");
     assert!(status.success(), "{status:?}");
     for s in &mut streams {
@@ -359,13 +332,7 @@ async fn a_stream_outlives_the_idle_timeout_without_spinning(backend: Backend) {
     let used = cpu_ticks(server.pid()) - before;
     // A spinning connection loop burns a core: ~200 ticks in 2 s.
     assert!(used < 60, "{used} ticks in 2 s with one idle stream");
-    let r = push(
-        c,
-        &alice,
-        Uuid::new_v4(),
-        vec![feed(1, Uuid::new_v4(), &baby)],
-    )
-    .await;
+    let r = write_a_feed(c, &alice, &baby).await;
     assert_eq!(r.status, 200);
     assert!(
         s.poked(&baby).await,

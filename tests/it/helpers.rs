@@ -461,6 +461,16 @@ impl ServerProcess {
     }
 }
 
+/// Sends SIGTERM to `server` and waits (off the runtime) up to `limit` for
+/// it to exit.
+pub async fn terminate(server: ServerProcess, limit: Duration) -> Option<std::process::ExitStatus> {
+    let mut server = server;
+    server.signal(libc::SIGTERM);
+    tokio::task::spawn_blocking(move || server.wait_exit(limit))
+        .await
+        .unwrap()
+}
+
 /// A `kB` line of `/proc/<pid>/status`.
 pub fn proc_status_kib(pid: i32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
