@@ -585,6 +585,26 @@ fn held_connections(port: u16) -> usize {
 async fn compressed_request_bodies(backend: Backend) {
     let (app, alice, baby) = spawn_with_baby(backend).await;
     let client = Uuid::new_v4();
+    // Responses: by the client's Accept-Encoding, br or gzip; none unasked.
+    for (asked, given) in [
+        ("br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("identity", None),
+    ] {
+        let r = app
+            .http
+            .get(app.url("/openapi.json"))
+            .header("accept-encoding", asked)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let got = r
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(got.as_deref(), given, "asked {asked}");
+    }
     let send = |encoding: &'static str, body: Vec<u8>| {
         let req = app
             .http
