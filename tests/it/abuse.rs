@@ -546,7 +546,9 @@ async fn big_pulls_are_bounded(backend: Backend) {
         .unwrap();
     let port = strict.addr.port();
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    while held_connections(port) == 0 && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         held_connections(port),
         1,
