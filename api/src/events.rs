@@ -279,16 +279,22 @@ impl Events {
     /// `GET /api/sync/events` for `user` until `expires` (a Unix time), or
     /// 429 at the per-user cap.
     pub fn stream(&self, user: &str, expires: Option<i64>) -> Result<Response, ApiError> {
+        // To the millisecond: a token whose leeway runs out within the second
+        // the check rounded to is refused, not given a stream that ends at once.
+        let left_ms = expires.map(|exp| {
+            exp.saturating_add(crate::auth::LEEWAY_SECS as i64)
+                .saturating_mul(1000)
+                .saturating_sub(chrono::Utc::now().timestamp_millis())
+                .min(365 * 24 * 3600 * 1000)
+        });
+        if left_ms.is_some_and(|ms| ms <= 0) {
+            return Err(ApiError::Unauthorized("token expired".into()));
+        }
         let sub = self.hub.open(user).ok_or(ApiError::RateLimited {
             retry_after_secs: 1,
         })?;
-        let until = expires.map(|exp| {
-            let left = exp
-                .saturating_add(crate::auth::LEEWAY_SECS as i64)
-                .saturating_sub(chrono::Utc::now().timestamp())
-                .clamp(0, 365 * 24 * 3600);
-            tokio::time::Instant::now() + Duration::from_secs(left as u64)
-        });
+        let until =
+            left_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms as u64));
         let state = StreamState {
             sub,
             keepalive: self.keepalive,

@@ -233,6 +233,20 @@ async fn streams_are_capped_kept_alive_and_end_with_the_token(backend: Backend) 
     let text = String::from_utf8_lossy(&chunk.unwrap().unwrap().unwrap()).into_owned();
     assert!(text.starts_with(": keep-alive"), "{text:?}");
 
+    // A token whose leeway ran out earlier in this second (the token check
+    // counts whole seconds) is refused, not given a stream that ends at once.
+    while !(200..800).contains(&chrono::Utc::now().timestamp_subsec_millis()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let spent = sign(
+        TEST_SECRET,
+        "spent",
+        json!({"exp": chrono::Utc::now().timestamp() - 60}),
+    );
+    c.get("/api/sync/events", &spent)
+        .await
+        .assert_error(401, "unauthorized");
+
     // A token past its expiry but within the 60 s leeway opens a stream that
     // ends when the leeway runs out.
     let now = chrono::Utc::now().timestamp();
