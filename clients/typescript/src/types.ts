@@ -8,8 +8,22 @@ export type Timestamp = string;
 export type EntityName = 'feed_log' | 'sleep_log' | 'nappy_log';
 export const ENTITIES: readonly EntityName[] = ['feed_log', 'sleep_log', 'nappy_log'];
 
-export type AccessLevel = 'owner' | 'editor' | 'viewer';
-export type Side = 'left' | 'right';
+export const ACCESS_LEVELS = ['owner', 'editor', 'viewer'] as const;
+export type AccessLevel = (typeof ACCESS_LEVELS)[number];
+export const SIDES = ['left', 'right'] as const;
+export type Side = (typeof SIDES)[number];
+export const FEED_METHODS = ['breast', 'bottle'] as const;
+export type FeedMethod = (typeof FEED_METHODS)[number];
+export const NAPPY_TYPES = ['wee', 'poo', 'mixed', 'dry', 'clean'] as const;
+export type NappyType = (typeof NAPPY_TYPES)[number];
+export const NAPPY_COLOURS = ['green', 'yellow', 'brown', 'black', 'red', 'grey'] as const;
+export type NappyColour = (typeof NAPPY_COLOURS)[number];
+export const NAPPY_CONSISTENCIES = ['watery', 'runny', 'mushy', 'pasty', 'formed', 'hardPellets'] as const;
+export type NappyConsistency = (typeof NAPPY_CONSISTENCIES)[number];
+export const GENDERS = ['male', 'female', 'other', 'unknown'] as const;
+export type Gender = (typeof GENDERS)[number];
+export const OPS = ['create', 'update', 'delete'] as const;
+export const REJECTION_CODES = ['invalid', 'forbidden', 'not_found', 'conflict'] as const;
 
 /** Fields the server sets; never sent by a client. */
 export interface ServerFields {
@@ -29,7 +43,7 @@ export interface CommonInput {
 }
 
 export interface FeedLogInput extends CommonInput {
-  method: 'breast' | 'bottle';
+  method: FeedMethod;
   endedAt?: Timestamp | null;
   durationMinutes?: number | null;
   amountMl?: number | null;
@@ -44,9 +58,9 @@ export interface SleepLogInput extends CommonInput {
 }
 
 export interface NappyLogInput extends CommonInput {
-  type?: 'wee' | 'poo' | 'mixed' | 'dry' | 'clean' | null;
-  colour?: 'green' | 'yellow' | 'brown' | 'black' | 'red' | 'grey' | null;
-  consistency?: 'watery' | 'runny' | 'mushy' | 'pasty' | 'formed' | 'hardPellets' | null;
+  type?: NappyType | null;
+  colour?: NappyColour | null;
+  consistency?: NappyConsistency | null;
 }
 
 export interface InputOf {
@@ -66,26 +80,34 @@ export type SleepLog = Entry<'sleep_log'>;
 export type NappyLog = Entry<'nappy_log'>;
 export type AnyEntry = Entry<EntityName>;
 
-/** The client-writable fields of each entity (besides id and babyId). */
-export const CLIENT_FIELDS: { readonly [E in EntityName]: readonly string[] } = {
+type ClientKey<E extends EntityName> = Exclude<keyof InputOf[E], 'id' | 'babyId'>;
+
+/** The client-writable fields of each entity (besides id and babyId); checked against /openapi.json by the tests. */
+export const CLIENT_FIELDS = {
   feed_log: ['startedAt', 'notes', 'method', 'endedAt', 'durationMinutes', 'amountMl', 'isEstimated', 'estimatedSource', 'endSide'],
   sleep_log: ['startedAt', 'notes', 'endedAt', 'durationMinutes'],
   nappy_log: ['startedAt', 'notes', 'type', 'colour', 'consistency'],
-};
+} as const satisfies { readonly [E in EntityName]: readonly ClientKey<E>[] };
+
+// Compile-time: every field of the input interfaces is listed above.
+type Unlisted = { [E in EntityName]: Exclude<ClientKey<E>, (typeof CLIENT_FIELDS)[E][number]> }[EntityName];
+const _everyFieldListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void _everyFieldListed;
+
 export const SERVER_FIELDS: readonly (keyof ServerFields)[] = ['loggedBy', 'createdAt', 'updatedAt', 'archivedAt', 'version'];
 
 export interface Baby {
   id: Uuid;
   name: string;
   birthDate: string | null;
-  gender: 'male' | 'female' | 'other' | 'unknown' | null;
+  gender: Gender | null;
   accessLevel: AccessLevel;
   createdAt: Timestamp;
   updatedAt: Timestamp;
   archivedAt: Timestamp | null;
 }
 
-export type Op = 'create' | 'update' | 'delete';
+export type Op = (typeof OPS)[number];
 
 export interface Mutation {
   id: number;
@@ -95,7 +117,7 @@ export interface Mutation {
   baseVersion?: number;
 }
 
-export type RejectionCode = 'invalid' | 'forbidden' | 'not_found' | 'conflict';
+export type RejectionCode = (typeof REJECTION_CODES)[number];
 
 export type MutationResult =
   | { id: number; status: 'applied'; version?: number }
