@@ -6,8 +6,8 @@ import type { TestServer } from './server.ts';
 
 export class Net {
   online = true;
-  /** Performs push requests but throws their answers away (a crash between push and answer). */
-  losePushAnswers = false;
+  /** Performs push requests but throws their answers away (a crash between push and answer): always, or the next n. */
+  losePushAnswers: boolean | number = false;
   /** Answers the next n requests with this status before they reach the server. */
   injected: { status: number; retryAfter?: string; count: number } | undefined;
   requests: { path: string; status: number }[] = [];
@@ -25,6 +25,7 @@ export class Net {
     const res = await fetch(input, init);
     this.requests.push({ path, status: res.status });
     if (this.losePushAnswers && path === '/api/sync/push') {
+      if (typeof this.losePushAnswers === 'number') this.losePushAnswers--;
       await res.arrayBuffer(); // the server did all its work; the answer is lost
       throw new TypeError('connection reset (answer lost)');
     }

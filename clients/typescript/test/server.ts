@@ -21,6 +21,8 @@ export interface TestServer {
   token(sub: string, opts?: { ttlSecs?: number; name?: string }): string;
   logs(): string;
   stop(): Promise<void>;
+  /** PostgreSQL only: the database refuses connections (and drops the open ones) until `true` again. */
+  setDatabaseReachable(reachable: boolean): void;
 }
 
 async function freePort(): Promise<number> {
@@ -117,6 +119,11 @@ export async function startServer(backend: Backend, env: Record<string, string> 
         ...(opts.name ? { name: opts.name } : {}),
       }),
     logs: () => out,
+    setDatabaseReachable: (reachable) => {
+      if (!dbName) throw new Error('only on postgres');
+      psql(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS ${reachable}`);
+      if (!reachable) psql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '${dbName}'`);
+    },
     stop: async () => {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

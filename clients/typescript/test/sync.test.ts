@@ -132,8 +132,20 @@ for (const backend of BACKENDS) {
       assert.deepEqual(snapshot(a2.store), snapshot(watcher.store));
       assert.equal(a2.store.get('nappy_log', made[0]!.id)?.colour, 'green');
 
-      // The next new mutation goes on from 9.
+      // Within one session too: an answer lost once is resent at once and comes back duplicate.
+      a2.net.losePushAnswers = 1;
+      await a2.store.create('nappy_log', { babyId: baby, startedAt: minutesAgo(3), type: 'mixed' });
+      const statuses: string[] = [];
+      a2.store.on('pushed', (e) => statuses.push(...e.results.map((x) => x.status)));
+      pushed.length = 0;
+      const r2 = await a2.store.sync();
+      assert.deepEqual(r2.pushed, { applied: 0, duplicate: 1, rejected: 0 });
+      assert.equal(a2.retries.filter((x) => x.status === 0).length, 1);
+      assert.equal(a2.store.list('nappy_log').length, 6);
+
+      // The next new mutation goes on from 10.
       await a2.store.create('nappy_log', { babyId: baby, startedAt: minutesAgo(1), type: 'wee' });
+      assert.equal(a2.store.pendingMutations[0]!.id, 10);
       assert.deepEqual((await a2.store.sync()).pushed, { applied: 1, duplicate: 0, rejected: 0 });
     });
 
@@ -250,6 +262,25 @@ for (const backend of BACKENDS) {
       const d = await openDevice(srv, 'alice5', { getToken: () => srv.token('alice5', { ttlSecs: -3600 }) });
       await assert.rejects(d.store.sync(), (e: Error & { status?: number }) => e.status === 401);
       assert.equal(calls, 2);
+    });
+
+    test('a real 503 (database unreachable) is retried after Retry-After', { skip: backend !== 'postgres' && 'PostgreSQL only' }, async () => {
+      const baby = await createBaby(srv, 'alice8');
+      const a = await openDevice(srv, 'alice8', { retry: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 3000 } });
+      for (let i = 0; i < 3; i++) await a.store.create('feed_log', { babyId: baby, method: 'bottle', startedAt: minutesAgo(50 - i), amountMl: 30 });
+      srv.setDatabaseReachable(false);
+      const back = setTimeout(() => srv.setDatabaseReachable(true), 1500);
+      try {
+        const r = await a.store.sync();
+        assert.deepEqual(r.pushed, { applied: 3, duplicate: 0, rejected: 0 });
+      } finally {
+        clearTimeout(back);
+        srv.setDatabaseReachable(true);
+      }
+      const unavailable = a.retries.filter((x) => x.status === 503);
+      assert.ok(unavailable.length >= 1, JSON.stringify(a.net.requests));
+      assert.ok(unavailable.every((x) => x.delayMs >= 1000), 'Retry-After: 1 honoured');
+      assert.equal(a.store.list('feed_log').length, 3);
     });
 
     test('out_of_order is recovered from the server\'s lastMutationId', async () => {
