@@ -2,6 +2,7 @@
 // the view the app reads (server state with the outbox applied on top).
 
 import { ApiError, Http, NetworkError, type FetchLike, type RetryInfo, type RetryOptions, type TokenProvider } from './http.ts';
+import { LiveSync, type LiveOptions, type LiveState } from './live.ts';
 import type { StorageAdapter } from './storage.ts';
 import {
   ENTITIES,
@@ -70,6 +71,7 @@ interface EventMap {
   pushed: PushedEvent;
   retry: RetryInfo;
   syncError: Error;
+  live: { state: LiveState; detail?: string };
 }
 
 type Listener<T> = (ev: T) => void;
@@ -108,7 +110,9 @@ export class Store {
     pushed: new Set(),
     retry: new Set(),
     syncError: new Set(),
+    live: new Set(),
   };
+  private liveSync: LiveSync | undefined;
   private view: DataState['entries'] | undefined;
   private writeChain: Promise<void> = Promise.resolve();
   private syncing: Promise<SyncResult> | undefined;
@@ -443,9 +447,37 @@ export class Store {
     }
   }
 
+  // ---- live updates ----
+
+  /**
+   * Keep in step by itself: hold the server's event stream, sync on `ready` and
+   * `poke`, push soon after local edits, reconnect with back-off, and poll while
+   * there is no stream. Stop with stopLive() or close().
+   */
+  startLive(opts: LiveOptions = {}): void {
+    if (this.liveSync || this.closed) return;
+    this.liveSync = new LiveSync(
+      {
+        http: this.http,
+        sync: () => this.sync(),
+        onLocalChange: (fn) => this.on('change', (e) => e.source === 'local' && fn()),
+        setLiveState: (state, detail) => this.emit('live', detail === undefined ? { state } : { state, detail }),
+      },
+      opts,
+    );
+  }
+
+  async stopLive(): Promise<void> {
+    const live = this.liveSync;
+    this.liveSync = undefined;
+    await live?.stop();
+  }
+
   /** Stop syncing (pending work stays in storage for the next open). */
   async close(): Promise<void> {
+    await this.stopLive();
     this.closed = true;
+    await this.syncing?.catch(() => {});
     await this.writeChain;
   }
 

@@ -11,6 +11,15 @@ export class Net {
   /** Answers the next n requests with this status before they reach the server. */
   injected: { status: number; retryAfter?: string; count: number } | undefined;
   requests: { path: string; status: number }[] = [];
+  /** Answer GET /api/sync/events with this status (a server without live updates: 404). */
+  eventsStatus: number | undefined;
+  private streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+
+  /** Breaks every open event stream (as a dropped connection does). */
+  cutStreams(): void {
+    for (const c of this.streams) c.error(new TypeError('terminated (connection cut)'));
+    this.streams.clear();
+  }
 
   fetch = async (input: string, init: RequestInit): Promise<Response> => {
     const path = new URL(input).pathname;
@@ -22,8 +31,46 @@ export class Net {
       this.requests.push({ path, status: this.injected.status });
       return new Response(JSON.stringify({ error: { code: 'unavailable', message: 'injected' } }), { status: this.injected.status, headers });
     }
+    if (path === '/api/sync/events' && this.eventsStatus) {
+      this.requests.push({ path, status: this.eventsStatus });
+      return new Response(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } }), { status: this.eventsStatus, headers: { 'content-type': 'application/json' } });
+    }
     const res = await fetch(input, init);
     this.requests.push({ path, status: res.status });
+    if (path === '/api/sync/events' && res.body) {
+      const reader = res.body.getReader();
+      let ctl!: ReadableStreamDefaultController<Uint8Array>;
+      const streams = this.streams;
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          ctl = c;
+          streams.add(c);
+        },
+        async pull(c) {
+          try {
+            const { done, value } = await reader.read();
+            if (done) {
+              streams.delete(ctl);
+              c.close();
+            } else c.enqueue(value);
+          } catch (err) {
+            streams.delete(ctl);
+            c.error(err);
+          }
+        },
+        cancel(reason) {
+          streams.delete(ctl);
+          return reader.cancel(reason);
+        },
+      });
+      const cut = ctl;
+      const origError = cut.error.bind(cut);
+      cut.error = (e?: unknown) => {
+        origError(e);
+        reader.cancel(e).catch(() => {});
+      };
+      return new Response(body, { status: res.status, headers: res.headers });
+    }
     if (this.losePushAnswers && path === '/api/sync/push') {
       if (typeof this.losePushAnswers === 'number') this.losePushAnswers--;
       await res.arrayBuffer(); // the server did all its work; the answer is lost
