@@ -320,7 +320,7 @@ export class Store {
   /** Push every pending mutation, in batches. */
   async push(): Promise<SyncResult['pushed']> {
     const counts = { applied: 0, duplicate: 0, rejected: 0 };
-    const batchSize = this.opts.pushBatchSize ?? 100;
+    let batchSize = this.opts.pushBatchSize ?? 100;
     let renumbered = 0;
     while (this.queue.pending.length > 0) {
       const batch = this.queue.pending.slice(0, batchSize);
@@ -339,6 +339,11 @@ export class Store {
             await this.renumber(expected);
             continue;
           }
+        }
+        // Over the server's PUSH_MAX_MUTATIONS or body limit: smaller batches.
+        if (err instanceof ApiError && err.status === 413 && batch.length > 1) {
+          batchSize = Math.max(1, Math.floor(batch.length / 2));
+          continue;
         }
         throw err;
       }

@@ -343,3 +343,19 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+test('a batch over PUSH_MAX_MUTATIONS (413) is split (sqlite, PUSH_MAX_MUTATIONS=8)', async () => {
+  const srv = await startServer('sqlite', { PUSH_MAX_MUTATIONS: '8' });
+  try {
+    const baby = await createBaby(srv, 'dan');
+    const a = await openDevice(srv, 'dan', { pushBatchSize: 100 });
+    for (let i = 0; i < 20; i++) await a.store.create('sleep_log', { babyId: baby, startedAt: minutesAgo(100 - i) });
+    const r = await a.store.sync();
+    assert.deepEqual(r.pushed, { applied: 20, duplicate: 0, rejected: 0 });
+    const pushes = a.net.requests.filter((x) => x.path === '/api/sync/push').map((x) => x.status);
+    // 20 → 413, 10 → 413, then batches of 5.
+    assert.deepEqual(pushes, [413, 413, 200, 200, 200, 200]);
+  } finally {
+    await srv.stop();
+  }
+});
