@@ -3,15 +3,19 @@
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export type Backend = 'sqlite' | 'postgres';
 export const BACKENDS: Backend[] = (process.env.BABYSYNC_BACKENDS ?? 'sqlite,postgres').split(',') as Backend[];
 
-const BIN = process.env.BABYSYNC_BIN ?? '/work/main/target/debug/babysync';
+// BABYSYNC_BIN, else this checkout's own debug build when there is one, else the shared one.
+const OWN_BIN = fileURLToPath(new URL('../../../target/debug/babysync', import.meta.url));
+const BIN = process.env.BABYSYNC_BIN ?? (existsSync(OWN_BIN) ? OWN_BIN : '/work/main/target/debug/babysync');
 const PG_ADMIN = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestServer {
