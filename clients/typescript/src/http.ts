@@ -78,17 +78,19 @@ export class Http {
   }
 
   /** Raw fetch with the bearer token and one refresh on 401 (no other retries): for the event stream. */
-  async fetchAuthorized(path: string, init: RequestInit): Promise<Response> {
+  async fetchAuthorized(path: string, init: RequestInit, opts: { freshToken?: boolean } = {}): Promise<Response> {
     let refreshed = false;
+    let force = opts.freshToken ?? false;
     for (;;) {
-      const token = await this.currentToken(false);
+      const token = await this.currentToken(force);
+      force = false;
       const headers = new Headers(init.headers);
       headers.set('authorization', `Bearer ${token}`);
       const res = await this.fetchFn(this.baseUrl + path, { ...init, headers });
       if (res.status === 401 && !refreshed) {
         await res.body?.cancel().catch(() => {});
         refreshed = true;
-        await this.currentToken(true);
+        force = true;
         continue;
       }
       return res;

@@ -146,6 +146,8 @@ export class LiveSync {
 
   private async loop(): Promise<void> {
     let attempt = 0;
+    // A stream that ends by itself ends mostly at the token's expiry: reconnect with a fresh token.
+    let freshToken = false;
     while (!this.stopped) {
       this.host.setLiveState('connecting');
       let waitMs: number | undefined;
@@ -155,7 +157,8 @@ export class LiveSync {
           method: 'GET',
           headers: { accept: 'text/event-stream' },
           signal: this.abort.signal,
-        });
+        }, { freshToken });
+        freshToken = false;
         const type = res.headers.get('content-type') ?? '';
         if (res.status === 200 && type.startsWith('text/event-stream') && res.body) {
           this.stopPolling();
@@ -170,6 +173,7 @@ export class LiveSync {
             }
           }
           // The stream ended (token expiry, server shutdown): reconnect soon.
+          freshToken = true;
           this.host.setLiveState('polling', 'stream ended');
         } else {
           await res.body?.cancel().catch(() => {});

@@ -104,10 +104,36 @@ for (const backend of BACKENDS) {
 
       await b.store.stopLive();
       await a.store.stopLive();
+      await c.store.stopLive();
       assert.deepEqual(
         b.store.list('feed_log', { includeArchived: true }).map((e) => e.id),
         a.store.list('feed_log', { includeArchived: true }).map((e) => e.id),
       );
+    });
+
+    test('the stream ends with the token; the device reconnects with a fresh one', async () => {
+      const baby = await createBaby(srv, 'eve');
+      const forced: boolean[] = [];
+      // The first token expired 57 s ago: still accepted (60 s leeway), and the stream ends about 3 s from now.
+      const e = await openDevice(srv, 'eve', {
+        getToken: ({ forceRefresh }) => {
+          forced.push(forceRefresh);
+          return forced.length === 1 ? srv.token('eve', { ttlSecs: -57 }) : srv.token('eve');
+        },
+      });
+      open.push(e);
+      const st = states(e);
+      e.store.startLive({ pollIntervalMs: 0, reconnectBaseMs: 50, reconnectMaxMs: 100 });
+      await waitFor('open', () => st.includes('open'));
+      await waitFor('the stream to end and open again', () => st.filter((x) => x === 'open').length >= 2, 10_000);
+      assert.ok(forced.includes(true), 'a fresh token was asked for');
+      // Not a burst of reconnects with the old token (the server still takes it for up to a second after the stream ends).
+      assert.equal(e.net.requests.filter((r) => r.path === '/api/sync/events').length, 2, JSON.stringify(e.net.requests));
+      const w = await openDevice(srv, 'eve');
+      const s1 = await w.store.create('sleep_log', { babyId: baby, startedAt: minutesAgo(3) });
+      await w.store.sync();
+      await waitFor('poke on the new stream', () => e.store.get('sleep_log', s1.id) !== undefined);
+      await e.store.stopLive();
     });
   });
 }
