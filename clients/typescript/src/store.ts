@@ -1,0 +1,526 @@
+// The local store: server state from pull, a durable outbox of mutations, and
+// the view the app reads (server state with the outbox applied on top).
+
+import { ApiError, Http, NetworkError, type FetchLike, type RetryInfo, type RetryOptions, type TokenProvider } from './http.ts';
+import { LiveSync, type LiveOptions, type LiveState } from './live.ts';
+import type { StorageAdapter } from './storage.ts';
+import {
+  ENTITIES,
+  type AnyEntry,
+  type Baby,
+  type CreateInput,
+  type EntityName,
+  type Entry,
+  type Mutation,
+  type MutationResult,
+  type PullResponse,
+  type PushResponse,
+  type RejectionCode,
+  type UpdateInput,
+  type Uuid,
+} from './types.ts';
+
+export interface StoreOptions {
+  /** e.g. `https://api.example.com` (no trailing `/api`). */
+  baseUrl: string;
+  /** The user the token's `sub` names; storage keys are per user. */
+  userId: string;
+  getToken: TokenProvider;
+  storage: StorageAdapter;
+  fetch?: FetchLike;
+  retry?: Partial<RetryOptions>;
+  /** Mutations per push request (default 100; the server takes up to 1000). */
+  pushBatchSize?: number;
+  /** Entries per pull page (default 1000). */
+  pullLimit?: number;
+  /**
+   * `version` (default): an update carries the `baseVersion` the device last
+   * saw, so an edit made on stale data is rejected as `conflict` and the server's
+   * `current` is kept. `lastWriteWins`: no `baseVersion`.
+   */
+  conflictPolicy?: 'version' | 'lastWriteWins';
+}
+
+export interface RejectedEvent {
+  mutation: Mutation;
+  code: RejectionCode;
+  message: string | undefined;
+  /** For `conflict`: the server's record, which the store now holds. */
+  current: AnyEntry | null | undefined;
+}
+
+export interface ChangeEvent {
+  source: 'local' | 'push' | 'pull';
+  /** Babies whose data changed (for a pull: every baby touched by the page). */
+  babyIds: Uuid[];
+}
+
+export interface PushedEvent {
+  results: MutationResult[];
+  lastMutationId: number;
+}
+
+export interface SyncResult {
+  pushed: { applied: number; duplicate: number; rejected: number };
+  pulled: { entries: number; pages: number; revokedBabyIds: Uuid[] };
+}
+
+interface EventMap {
+  change: ChangeEvent;
+  rejected: RejectedEvent;
+  pushed: PushedEvent;
+  retry: RetryInfo;
+  syncError: Error;
+  live: { state: LiveState; detail?: string };
+}
+
+type Listener<T> = (ev: T) => void;
+
+interface QueueState {
+  clientId: Uuid;
+  nextMutationId: number;
+  /** Not yet answered by the server (in id order). */
+  pending: Mutation[];
+  /** Applied by the server, not yet seen in a pull: still shown on top of pulled state. */
+  awaitingPull: Mutation[];
+}
+
+interface DataState {
+  cursor: string | null;
+  babies: Baby[];
+  entries: { [E in EntityName]: Record<Uuid, Entry<E>> };
+  revokedBabyIds: Uuid[];
+}
+
+const PROTOCOL_VERSION = 1 as const;
+
+function emptyData(): DataState {
+  return { cursor: null, babies: [], entries: { feed_log: {}, sleep_log: {}, nappy_log: {} }, revokedBabyIds: [] };
+}
+
+export function uuidv4(): Uuid {
+  return globalThis.crypto.randomUUID();
+}
+
+export class Store {
+  private readonly http: Http;
+  private readonly listeners: { [K in keyof EventMap]: Set<Listener<EventMap[K]>> } = {
+    change: new Set(),
+    rejected: new Set(),
+    pushed: new Set(),
+    retry: new Set(),
+    syncError: new Set(),
+    live: new Set(),
+  };
+  private liveSync: LiveSync | undefined;
+  private view: DataState['entries'] | undefined;
+  private writeChain: Promise<void> = Promise.resolve();
+  private syncing: Promise<SyncResult> | undefined;
+  private syncAgain = false;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: StoreOptions,
+    private queue: QueueState,
+    private data: DataState,
+  ) {
+    this.http = new Http({
+      baseUrl: opts.baseUrl,
+      getToken: opts.getToken,
+      fetch: opts.fetch,
+      retry: opts.retry,
+      onRetry: (info) => this.emit('retry', info),
+    });
+  }
+
+  /** Opens the store of one user from storage (a new clientId on first use). */
+  static async open(opts: StoreOptions): Promise<Store> {
+    const k = keys(opts.userId);
+    const [q, d] = await Promise.all([opts.storage.get(k.queue), opts.storage.get(k.data)]);
+    let queue: QueueState;
+    if (q) {
+      queue = JSON.parse(q) as QueueState;
+    } else {
+      queue = { clientId: uuidv4(), nextMutationId: 1, pending: [], awaitingPull: [] };
+      await opts.storage.set(k.queue, JSON.stringify(queue));
+    }
+    const data = d ? (JSON.parse(d) as DataState) : emptyData();
+    for (const e of ENTITIES) data.entries[e] ??= {};
+    return new Store(opts, queue, data);
+  }
+
+  get clientId(): Uuid {
+    return this.queue.clientId;
+  }
+  get cursor(): string | null {
+    return this.data.cursor;
+  }
+  /** Mutations not yet answered by the server. */
+  get pendingMutations(): readonly Mutation[] {
+    return this.queue.pending;
+  }
+  get nextMutationId(): number {
+    return this.queue.nextMutationId;
+  }
+
+  // ---- events ----
+
+  on<K extends keyof EventMap>(event: K, fn: Listener<EventMap[K]>): () => void {
+    this.listeners[event].add(fn);
+    return () => this.listeners[event].delete(fn);
+  }
+  /** Local changes (own edits, pulled data, conflicts): re-read what the UI shows. */
+  subscribe(fn: Listener<ChangeEvent>): () => void {
+    return this.on('change', fn);
+  }
+  private emit<K extends keyof EventMap>(event: K, ev: EventMap[K]): void {
+    for (const fn of this.listeners[event]) {
+      try {
+        fn(ev);
+      } catch (err) {
+        console.error('babysync listener failed', err);
+      }
+    }
+  }
+
+  // ---- reading ----
+
+  babies(): Baby[] {
+    const revoked = new Set(this.data.revokedBabyIds);
+    return this.data.babies.filter((b) => !revoked.has(b.id));
+  }
+
+  /** Entries of a kind (optionally of one baby), archived ones left out unless asked, by startedAt. */
+  list<E extends EntityName>(entity: E, opts: { babyId?: Uuid; includeArchived?: boolean } = {}): Entry<E>[] {
+    const revoked = new Set(this.data.revokedBabyIds);
+    const all = Object.values(this.entriesView()[entity]) as Entry<E>[];
+    return all
+      .filter(
+        (e) =>
+          !revoked.has(e.babyId) &&
+          (opts.babyId === undefined || e.babyId === opts.babyId) &&
+          (opts.includeArchived || !e.archivedAt),
+      )
+      .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  get<E extends EntityName>(entity: E, id: Uuid): Entry<E> | undefined {
+    const e = this.entriesView()[entity][id] as Entry<E> | undefined;
+    if (!e || this.data.revokedBabyIds.includes(e.babyId)) return undefined;
+    return e;
+  }
+
+  private entriesView(): DataState['entries'] {
+    if (this.view) return this.view;
+    const view = {
+      feed_log: { ...this.data.entries.feed_log },
+      sleep_log: { ...this.data.entries.sleep_log },
+      nappy_log: { ...this.data.entries.nappy_log },
+    } as DataState['entries'];
+    for (const m of [...this.queue.awaitingPull, ...this.queue.pending]) applyMutation(view, m, this.opts.userId);
+    this.view = view;
+    return view;
+  }
+
+  // ---- writing (local, at once; queued for the server) ----
+
+  async create<E extends EntityName>(entity: E, input: CreateInput<E>): Promise<Entry<E>> {
+    const data = { ...input, id: input.id ?? uuidv4() } as Record<string, unknown> & { id: Uuid };
+    await this.enqueue({ entity, op: 'create', data });
+    return this.get(entity, data.id)!;
+  }
+
+  async update<E extends EntityName>(entity: E, id: Uuid, patch: UpdateInput<E>): Promise<Entry<E> | undefined> {
+    const m: Omit<Mutation, 'id'> = { entity, op: 'update', data: { ...patch, id } };
+    if ((this.opts.conflictPolicy ?? 'version') === 'version') {
+      const base = this.baseVersionFor(entity, id);
+      if (base !== undefined) m.baseVersion = base;
+    }
+    await this.enqueue(m);
+    return this.get(entity, id);
+  }
+
+  async remove(entity: EntityName, id: Uuid): Promise<void> {
+    await this.enqueue({ entity, op: 'delete', data: { id } });
+  }
+
+  /**
+   * The version this device last saw, when no earlier local mutation of the record
+   * is still in flight (its outcome would move the version on under us).
+   */
+  private baseVersionFor(entity: EntityName, id: Uuid): number | undefined {
+    const touched = [...this.queue.awaitingPull, ...this.queue.pending].some((m) => m.entity === entity && m.data.id === id);
+    if (touched) return undefined;
+    const v = this.data.entries[entity][id]?.version;
+    return typeof v === 'number' ? v : undefined;
+  }
+
+  private async enqueue(m: Omit<Mutation, 'id'>): Promise<void> {
+    if (!ENTITIES.includes(m.entity)) throw new Error(`unknown entity ${m.entity}`);
+    const mutation: Mutation = { id: this.queue.nextMutationId, ...m };
+    this.queue.nextMutationId++;
+    this.queue.pending.push(mutation);
+    this.view = undefined;
+    const babyId = (m.data.babyId as string | undefined) ?? this.get(m.entity, m.data.id)?.babyId;
+    this.emit('change', { source: 'local', babyIds: babyId ? [babyId] : [] });
+    await this.persistQueue();
+  }
+
+  // ---- persistence ----
+
+  private persist(key: 'queue' | 'data'): Promise<void> {
+    const k = keys(this.opts.userId);
+    const value = JSON.stringify(key === 'queue' ? this.queue : this.data);
+    const storageKey = key === 'queue' ? k.queue : k.data;
+    const p = this.writeChain.then(() => this.opts.storage.set(storageKey, value));
+    this.writeChain = p.catch(() => {});
+    return p;
+  }
+  private persistQueue(): Promise<void> {
+    return this.persist('queue');
+  }
+  private persistData(): Promise<void> {
+    return this.persist('data');
+  }
+
+  // ---- sync ----
+
+  /** Push the outbox, then pull until `hasMore` is false. Concurrent calls share one run (and one more after it). */
+  sync(): Promise<SyncResult> {
+    if (this.closed) return Promise.reject(new Error('store closed'));
+    if (this.syncing) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    const run = async (): Promise<SyncResult> => {
+      try {
+        let result: SyncResult;
+        do {
+          this.syncAgain = false;
+          result = await this.syncOnce();
+        } while (this.syncAgain && !this.closed);
+        return result;
+      } catch (err) {
+        this.emit('syncError', err as Error);
+        throw err;
+      } finally {
+        this.syncing = undefined;
+      }
+    };
+    this.syncing = run();
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<SyncResult> {
+    const pushed = await this.push();
+    const pulled = await this.pull();
+    return { pushed, pulled };
+  }
+
+  /** Push every pending mutation, in batches. */
+  async push(): Promise<SyncResult['pushed']> {
+    const counts = { applied: 0, duplicate: 0, rejected: 0 };
+    let batchSize = this.opts.pushBatchSize ?? 100;
+    let renumbered = 0;
+    while (this.queue.pending.length > 0) {
+      const batch = this.queue.pending.slice(0, batchSize);
+      let res: PushResponse;
+      try {
+        res = await this.http.json<PushResponse>('POST', '/api/sync/push', {
+          protocolVersion: PROTOCOL_VERSION,
+          clientId: this.queue.clientId,
+          mutations: batch,
+        });
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'out_of_order' && renumbered < 2) {
+          const expected = Number(err.details?.expected);
+          if (Number.isSafeInteger(expected) && expected >= 1) {
+            renumbered++;
+            await this.renumber(expected);
+            continue;
+          }
+        }
+        // Over the server's PUSH_MAX_MUTATIONS or body limit: smaller batches.
+        if (err instanceof ApiError && err.status === 413 && batch.length > 1) {
+          batchSize = Math.max(1, Math.floor(batch.length / 2));
+          continue;
+        }
+        throw err;
+      }
+      this.applyPushResults(batch, res, counts);
+      await Promise.all([this.persistQueue(), this.persistData()]);
+    }
+    return counts;
+  }
+
+  /** out_of_order: the server expects `expected` next; the outbox's ids run from there on. */
+  private async renumber(expected: number): Promise<void> {
+    let id = expected;
+    for (const m of this.queue.pending) m.id = id++;
+    this.queue.nextMutationId = id;
+    await this.persistQueue();
+  }
+
+  private applyPushResults(batch: Mutation[], res: PushResponse, counts: SyncResult['pushed']): void {
+    const byId = new Map(res.results.map((r) => [r.id, r]));
+    const done = new Set<number>();
+    const babyIds = new Set<Uuid>();
+    for (const m of batch) {
+      const r = byId.get(m.id);
+      if (!r) continue; // not answered: stays pending
+      done.add(m.id);
+      counts[r.status]++;
+      if (r.status === 'applied') {
+        this.queue.awaitingPull.push(m);
+      } else if (r.status === 'rejected') {
+        let current = r.code === 'conflict' ? r.current : undefined;
+        if (current && typeof current === 'object') {
+          this.putServerEntry(m.entity, current);
+          babyIds.add(current.babyId);
+        }
+        this.rejectedQueue.push({ mutation: m, code: r.code, message: r.message, current });
+      }
+    }
+    // Ids the server reports processed but did not answer for (cannot happen with a
+    // conforming server, but never resend below lastMutationId).
+    this.queue.pending = this.queue.pending.filter((m) => !done.has(m.id) && m.id > res.lastMutationId);
+    if (this.queue.nextMutationId <= res.lastMutationId) this.queue.nextMutationId = res.lastMutationId + 1;
+    this.view = undefined;
+    this.emit('pushed', { results: res.results, lastMutationId: res.lastMutationId });
+    const rejected = this.rejectedQueue.splice(0);
+    for (const ev of rejected) this.emit('rejected', ev);
+    if (rejected.length > 0) this.emit('change', { source: 'push', babyIds: [...babyIds] });
+  }
+  private rejectedQueue: RejectedEvent[] = [];
+
+  private putServerEntry(entity: EntityName, e: AnyEntry): void {
+    const map = this.data.entries[entity] as Record<Uuid, AnyEntry>;
+    const have = map[e.id];
+    if (!have || (have.version ?? -1) <= (e.version ?? -1)) map[e.id] = e;
+  }
+
+  /** Pull until `hasMore` is false. */
+  async pull(): Promise<SyncResult['pulled']> {
+    let entries = 0;
+    let pages = 0;
+    const revoked: Uuid[] = [];
+    for (;;) {
+      const res = await this.http.json<PullResponse>('POST', '/api/sync/pull', {
+        protocolVersion: PROTOCOL_VERSION,
+        clientId: this.queue.clientId,
+        cursor: this.data.cursor,
+        limit: this.opts.pullLimit ?? 1000,
+      });
+      pages++;
+      const babyIds = new Set<Uuid>();
+      this.data.babies = res.babies;
+      const present = new Set(res.babies.map((b) => b.id));
+      // A baby shared again is no longer revoked.
+      this.data.revokedBabyIds = this.data.revokedBabyIds.filter((id) => !present.has(id));
+      for (const id of res.revokedBabyIds) {
+        revoked.push(id);
+        babyIds.add(id);
+        this.dropBaby(id);
+      }
+      for (const entity of ENTITIES) {
+        for (const e of res.changes[entity] ?? []) {
+          entries++;
+          babyIds.add(e.babyId);
+          this.putServerEntry(entity, e);
+        }
+      }
+      this.data.cursor = res.cursor;
+      if (!res.hasMore) {
+        // Everything this client pushed before this pull is now in the pulled state.
+        const answeredUpTo = res.lastMutationId;
+        this.queue.awaitingPull = this.queue.awaitingPull.filter((m) => m.id > answeredUpTo);
+      }
+      this.view = undefined;
+      await Promise.all([this.persistData(), this.persistQueue()]);
+      this.emit('change', { source: 'pull', babyIds: [...babyIds] });
+      if (!res.hasMore) break;
+    }
+    return { entries, pages, revokedBabyIds: revoked };
+  }
+
+  private dropBaby(babyId: Uuid): void {
+    this.data.babies = this.data.babies.filter((b) => b.id !== babyId);
+    if (!this.data.revokedBabyIds.includes(babyId)) this.data.revokedBabyIds.push(babyId);
+    for (const entity of ENTITIES) {
+      const map = this.data.entries[entity] as Record<Uuid, AnyEntry>;
+      for (const [id, e] of Object.entries(map)) if (e.babyId === babyId) delete map[id];
+    }
+  }
+
+  // ---- live updates ----
+
+  /**
+   * Keep in step by itself: hold the server's event stream, sync on `ready` and
+   * `poke`, push soon after local edits, reconnect with back-off, and poll while
+   * there is no stream. Stop with stopLive() or close().
+   */
+  startLive(opts: LiveOptions = {}): void {
+    if (this.liveSync || this.closed) return;
+    this.liveSync = new LiveSync(
+      {
+        http: this.http,
+        sync: () => this.sync(),
+        onLocalChange: (fn) => this.on('change', (e) => e.source === 'local' && fn()),
+        setLiveState: (state, detail) => this.emit('live', detail === undefined ? { state } : { state, detail }),
+      },
+      opts,
+    );
+  }
+
+  async stopLive(): Promise<void> {
+    const live = this.liveSync;
+    this.liveSync = undefined;
+    await live?.stop();
+  }
+
+  /** Stop syncing (pending work stays in storage for the next open). */
+  async close(): Promise<void> {
+    await this.stopLive();
+    this.closed = true;
+    await this.syncing?.catch(() => {});
+    await this.writeChain;
+  }
+
+  /** For apps: an error from sync() that says "offline, try later". */
+  static isNetworkError(err: unknown): err is NetworkError {
+    return err instanceof NetworkError;
+  }
+}
+
+function keys(userId: string) {
+  const p = `babysync:v1:${encodeURIComponent(userId)}:`;
+  return { queue: `${p}queue`, data: `${p}data` };
+}
+
+/** Applies one queued mutation to a view (optimistic). */
+function applyMutation(view: DataState['entries'], m: Mutation, userId: string): void {
+  const map = view[m.entity] as Record<Uuid, AnyEntry>;
+  const have = map[m.data.id];
+  switch (m.op) {
+    case 'create':
+      if (have) {
+        if (!have.archivedAt) map[m.data.id] = { ...have, ...m.data } as AnyEntry;
+      } else {
+        map[m.data.id] = {
+          loggedBy: userId,
+          createdAt: null,
+          updatedAt: null,
+          archivedAt: null,
+          version: null,
+          ...m.data,
+        } as AnyEntry;
+      }
+      break;
+    case 'update':
+      if (have && !have.archivedAt) map[m.data.id] = { ...have, ...m.data } as AnyEntry;
+      break;
+    case 'delete':
+      if (have && !have.archivedAt) map[m.data.id] = { ...have, archivedAt: have.archivedAt ?? new Date().toISOString() };
+      break;
+  }
+}
