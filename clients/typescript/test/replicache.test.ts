@@ -27,7 +27,7 @@ globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: u
 
 let repCount = 0;
 
-function openRep(srv: TestServer, user: string): Rep {
+function openRep(srv: TestServer, user: string, opts: { pullLimit?: number } = {}): Rep {
   const net = new Net();
   const rejected: ReplicacheRejected[] = [];
   const pushed: MutationResult[] = [];
@@ -37,6 +37,7 @@ function openRep(srv: TestServer, user: string): Rep {
     fetch: net.fetch,
     // No retries inside one push or pull: Replicache itself sends pending mutations again.
     retry: { maxAttempts: 1 },
+    ...opts,
     onRejected: (e) => rejected.push(e),
     onPushed: (e) => pushed.push(...e.results),
   });
@@ -105,7 +106,7 @@ for (const backend of BACKENDS) {
       const baby = await createBaby(srv, 'rep-alice');
       await share(srv, 'rep-alice', baby, 'rep-bob');
       const a = openRep(srv, 'rep-alice');
-      const b = openRep(srv, 'rep-bob');
+      const b = openRep(srv, 'rep-bob', { pullLimit: 2 }); // bob's pulls come in pages of 2 (hasMore)
       try {
         // Something both have seen.
         const sharedId = crypto.randomUUID();
@@ -197,8 +198,10 @@ for (const backend of BACKENDS) {
         const keysA = (await scan(a)).map(([k]) => k);
         assert.equal(keysA.filter((k) => k.startsWith('entry/')).length, 1 + 4 + 3 + 1);
 
+        assert.ok(b.net.requests.filter((r) => r.path === '/api/sync/pull').length > a.net.requests.filter((r) => r.path === '/api/sync/pull').length, "bob's pulls were paged");
         const statuses = [...a.pushed, ...b.pushed].reduce<Record<string, number>>((m, r) => ((m[r.status] = (m[r.status] ?? 0) + 1), m), {});
-        console.log(`replicache on ${backend}: entries on alice ${keysA.length - 1}, results ${JSON.stringify(statuses)}`);
+        const pulls = (r: Rep) => r.net.requests.filter((q) => q.path === '/api/sync/pull').length;
+        console.log(`replicache on ${backend}: entries on alice ${keysA.length - 1}, push results ${JSON.stringify(statuses)}, pull requests alice ${pulls(a)} bob ${pulls(b)}`);
       } finally {
         await a.rep.close();
         await b.rep.close();
