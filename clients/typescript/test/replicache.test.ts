@@ -27,7 +27,7 @@ globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: u
 
 let repCount = 0;
 
-function openRep(srv: TestServer, user: string, opts: { pullLimit?: number } = {}): Rep {
+function openRep(srv: TestServer, user: string, opts: { pullLimit?: number; name?: string } = {}): Rep {
   const net = new Net();
   const rejected: ReplicacheRejected[] = [];
   const pushed: MutationResult[] = [];
@@ -37,12 +37,12 @@ function openRep(srv: TestServer, user: string, opts: { pullLimit?: number } = {
     fetch: net.fetch,
     // No retries inside one push or pull: Replicache itself sends pending mutations again.
     retry: { maxAttempts: 1 },
-    ...opts,
+    pullLimit: opts.pullLimit,
     onRejected: (e) => rejected.push(e),
     onPushed: (e) => pushed.push(...e.results),
   });
   const rep = new Replicache({
-    name: `${user}-${++repCount}-${srv.backend}`,
+    name: opts.name ?? `${user}-${++repCount}-${srv.backend}`,
     kvStore: 'mem',
     mutators: babysyncMutators,
     pusher: sync.pusher,
@@ -100,6 +100,35 @@ for (const backend of BACKENDS) {
       assert.equal(a, await clientIdFor('abc123'));
       assert.notEqual(a, await clientIdFor('abc124'));
       assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    });
+
+    test('two Replicache clients of one client group (two tabs): each pushes as its own babysync client; both see all', async () => {
+      const baby = await createBaby(srv, 'rep-carol');
+      const name = `rep-carol-tabs-${srv.backend}`;
+      const t1 = openRep(srv, 'rep-carol', { name });
+      const t2 = openRep(srv, 'rep-carol', { name });
+      try {
+        assert.equal(await t1.rep.clientGroupID, await t2.rep.clientGroupID, 'one client group');
+        assert.notEqual(t1.rep.clientID, t2.rep.clientID);
+        const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+        await t1.rep.mutate.babysync({ entity: 'sleep_log', op: 'create', data: { id: ids[0]!, babyId: baby, startedAt: minutesAgo(30) } });
+        await t2.rep.mutate.babysync({ entity: 'sleep_log', op: 'create', data: { id: ids[1]!, babyId: baby, startedAt: minutesAgo(20) } });
+        await t2.rep.mutate.babysync({ entity: 'sleep_log', op: 'create', data: { id: ids[2]!, babyId: baby, startedAt: minutesAgo(10) } });
+        await settle(t1);
+        await settle(t2);
+        await settle(t1);
+        for (const t of [t1, t2]) {
+          const sleeps = (await t.rep.query((tx) => listEntries(tx, 'sleep_log', baby))).map((e) => e.id).sort();
+          assert.deepEqual(sleeps, [...ids].sort());
+          assert.equal(await pending(t), 0);
+        }
+        const applied = [...t1.pushed, ...t2.pushed].filter((r) => r.status === 'applied').length;
+        assert.equal(applied, 3, 'each mutation applied once');
+        console.log(`replicache tabs on ${backend}: pushes t1 ${JSON.stringify(t1.pushed.map((r) => [r.id, r.status]))} t2 ${JSON.stringify(t2.pushed.map((r) => [r.id, r.status]))}`);
+      } finally {
+        await t1.rep.close();
+        await t2.rep.close();
+      }
     });
 
     test('two Replicache clients: offline edits, a conflict, a delete, a revocation converge; a resend after a lost answer is duplicate', async () => {
