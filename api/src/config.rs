@@ -157,6 +157,11 @@ pub struct Config {
     )]
     pub max_concurrent_requests: usize,
 
+    /// A built web app to serve on the same origin: its files at `/`, and
+    /// `index.html` for any other path outside `/api/`, `/health/`.
+    #[arg(long, env = "WEB_APP_DIR", alias = "web", global = true)]
+    pub web_app_dir: Option<PathBuf>,
+
     /// Seconds between two keep-alive comments on an open event stream.
     #[arg(
         long,

@@ -24,6 +24,7 @@ pub mod routes;
 pub mod server;
 pub mod sync;
 pub mod time;
+pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -120,7 +121,7 @@ pub fn build_app(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .merge(api)
         .merge(streams)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback_service(web::fallback(state.config.web_app_dir.clone()))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .with_state(state)
         .layer(

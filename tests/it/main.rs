@@ -19,3 +19,4 @@ mod pull;
 mod push;
 mod schema;
 mod stored;
+mod web;
