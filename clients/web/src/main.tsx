@@ -347,7 +347,8 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
               {openSleep ? `Stop sleep (since ${time(openSleep.startedAt)})` : 'Start sleep'}
             </button>
           </div>
-          <div class="row" role="group" aria-label="Log a nappy">
+          <div class="row" role="group" aria-labelledby="nappy-label">
+            <span id="nappy-label" class="label">Nappy</span>
             {(['wee', 'poo', 'mixed', 'dry'] as const).map((t) => (
               <button type="button" key={t} onClick={() => logNappy(t)} aria-label={`Log ${t} nappy`}>
                 {t}
