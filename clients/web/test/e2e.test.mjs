@@ -125,6 +125,37 @@ for (const backend of BACKENDS) {
       t.diagnostic(`A saw B's edit ${Date.now() - edited} ms after B saved it`);
       await shot(a, 'a-sees-b-edit');
 
+      // A logs a breast feed and a sleep (start, then stop); B sees them.
+      await a.getByLabel('Breast side').selectOption('right');
+      await a.getByLabel('Minutes').fill('12');
+      await a.getByRole('button', { name: 'Log breast feed' }).click();
+      await a.getByRole('button', { name: 'Start sleep' }).click();
+      await expectVisible(a.getByText('Sleeping'));
+      await expectVisible(b.getByText('Breast right 12 min'), 5_000);
+      await expectVisible(b.getByText('Sleeping'), 5_000);
+      await a.getByRole('button', { name: /^Stop sleep/ }).click();
+      await expectVisible(a.getByText(/^Sleep until/));
+      await expectVisible(b.getByText(/^Sleep until/), 5_000);
+
+      // A conflict: A edits the bottle offline while B changes it online; B's write wins and A is told.
+      await ctxA.setOffline(true);
+      await expectVisible(a.getByTestId('connection').getByText('Offline'));
+      await a.getByRole('button', { name: /^Edit Bottle 150 ml/ }).click();
+      await a.getByLabel('Amount (ml)').fill('100');
+      await a.getByRole('button', { name: 'Save' }).click();
+      await expectVisible(a.getByText('Bottle 100 ml'));
+      await b.getByRole('button', { name: /^Edit Bottle 150 ml/ }).click();
+      await b.getByLabel('Amount (ml)').fill('160');
+      await b.getByRole('button', { name: 'Save' }).click();
+      await expectVisible(b.getByTestId('pending').getByText('All saved'));
+      await ctxA.setOffline(false);
+      await a.getByRole('button', { name: '1 to review' }).click();
+      await expectVisible(a.getByText(/Someone else changed this feed first/));
+      await expectVisible(a.getByText('Bottle 160 ml'));
+      assert.equal(await a.getByText('Bottle 100 ml').count(), 0);
+      await shot(a, 'a-conflict');
+      await a.getByRole('button', { name: 'Dismiss' }).click();
+
       // A deletes the nappy; B sees it go.
       await a.getByRole('button', { name: /^Delete Nappy: wee/ }).click();
       await a.getByText('Nappy: wee').waitFor({ state: 'detached', timeout: 5_000 });
