@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -39,6 +39,7 @@ async function signIn(page, origin, token) {
 for (const backend of BACKENDS) {
   test(`two caregivers, offline and live, on ${backend}`, { timeout: 180_000 }, async (t) => {
     const dir = join(ARTIFACTS, backend);
+    rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     let n = 0;
     const shot = (page, name) => page.screenshot({ path: join(dir, `${String(++n).padStart(2, '0')}-${name}.png`), fullPage: true });
