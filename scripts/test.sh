@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every test of the project: the Rust workspace (each integration test on
-# SQLite and on PostgreSQL), then the TypeScript SDK's tests against the
-# `babysync` binary just built (npm packages from the committed lockfile).
-# Needs PostgreSQL at TEST_DATABASE_URL (default
-# postgres://postgres@127.0.0.1:5432/postgres), Node 18+ and npm.
+# SQLite and on PostgreSQL), then the TypeScript SDK's tests and the web
+# app's browser tests against the `babysync` binary just built (npm packages
+# from the committed lockfiles). Needs PostgreSQL at TEST_DATABASE_URL
+# (default postgres://postgres@127.0.0.1:5432/postgres), Node 18+ and npm,
+# and Chromium at /usr/bin/chromium (CHROMIUM_BIN) for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo nextest run --workspace
 cargo build --bin babysync
-cd clients/typescript
-npm ci --no-audit --no-fund
-BABYSYNC_BIN="$(pwd)/../../target/debug/babysync" npm test
+export BABYSYNC_BIN="$PWD/target/debug/babysync"
+(cd clients/typescript && npm ci --no-audit --no-fund && npm test)
+(cd clients/web && npm ci --no-audit --no-fund && npm test)

@@ -3,7 +3,6 @@
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ export const BACKENDS: Backend[] = (process.env.BABYSYNC_BACKENDS ?? 'sqlite,pos
 
 // BABYSYNC_BIN, else this checkout's own debug build when there is one, else the shared one.
 const OWN_BIN = fileURLToPath(new URL('../../../target/debug/babysync', import.meta.url));
-const BIN = process.env.BABYSYNC_BIN ?? (existsSync(OWN_BIN) ? OWN_BIN : '/work/main/target/debug/babysync');
+const BIN = process.env.BABYSYNC_BIN ?? OWN_BIN;
 const PG_ADMIN = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestServer {

@@ -51,7 +51,7 @@ for (const backend of BACKENDS) {
     const shotOnly = (page, name) => page.screenshot({ path: join(dir, `${String(++n).padStart(2, '0')}-${name}.png`), fullPage: true });
     const t0 = Date.now();
     const srv = await startServer(backend, DIST);
-    const front = await appOrigin(srv, DIST);
+    const front = await appOrigin(srv);
     t.diagnostic(`${BIN} on ${backend}; app served by ${front.mode} at ${front.url}`);
     const ctxA = await browser.newContext({ viewport: VIEWPORT });
     const ctxB = await browser.newContext({ viewport: VIEWPORT });

@@ -8,7 +8,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const BIN = process.env.BABYSYNC_BIN ?? '/work/main/target/debug/babysync';
+// The checkout's own debug build, unless BABYSYNC_BIN names another.
+export const BIN = process.env.BABYSYNC_BIN ?? new URL('../../../target/debug/babysync', import.meta.url).pathname;
 const PG_ADMIN = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function freePort() {
@@ -97,47 +98,13 @@ export async function startServer(backend, webAppDir) {
 }
 
 /**
- * Until babysync serves WEB_APP_DIR itself: a same-origin front in Node that
- * serves the built files and passes /api/* and /health/* (streams included)
- * to babysync, like the server will. Returns null when babysync already serves the app.
+ * The app's origin: babysync itself, serving the built files (WEB_APP_DIR)
+ * on the API's origin. Fails when it does not.
  */
-export async function appOrigin(srv, webAppDir) {
-  const own = process.env.WEB_FRONT !== 'node' && await fetch(`${srv.url}/`).then(async (r) => r.ok && (await r.text()).includes('id="app"'), () => false);
-  if (own) return { url: srv.url, mode: 'babysync WEB_APP_DIR', stop: async () => {} };
-  const http = await import('node:http');
-  const { readFile } = await import('node:fs/promises');
-  const { extname, normalize } = await import('node:path');
-  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.webmanifest': 'application/manifest+json' };
-  const api = new URL(srv.url);
-  const server = http.createServer(async (req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
-    if (path.startsWith('/api/') || path.startsWith('/health')) {
-      const up = http.request({ host: api.hostname, port: api.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode, r.headers);
-        r.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-      res.on('close', () => up.destroy());
-      return;
-    }
-    const file = normalize(path === '/' ? '/index.html' : path).replace(/^(\.\.[/\\])+/, '');
-    let body;
-    let type = types[extname(file)] ?? 'application/octet-stream';
-    try {
-      body = await readFile(join(webAppDir, file));
-    } catch {
-      body = await readFile(join(webAppDir, 'index.html'));
-      type = 'text/html';
-    }
-    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
-    res.end(body);
-  });
-  const port = await freePort();
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    mode: 'Node front (babysync has no WEB_APP_DIR yet)',
-    stop: () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
-  };
+export async function appOrigin(srv) {
+  const page = await fetch(`${srv.url}/`).then((r) => (r.ok ? r.text() : ''), () => '');
+  if (!page.includes('id="app"')) {
+    throw new Error(`babysync at ${srv.url} does not serve the app (WEB_APP_DIR)`);
+  }
+  return { url: srv.url, mode: 'babysync WEB_APP_DIR', stop: async () => {} };
 }
