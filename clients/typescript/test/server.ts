@@ -14,7 +14,7 @@ export const BACKENDS: Backend[] = (process.env.BABYSYNC_BACKENDS ?? 'sqlite,pos
 
 // BABYSYNC_BIN, else this checkout's own debug build when there is one, else the shared one.
 const OWN_BIN = fileURLToPath(new URL('../../../target/debug/babysync', import.meta.url));
-const BIN = process.env.BABYSYNC_BIN ?? OWN_BIN;
+export const BIN = process.env.BABYSYNC_BIN ?? OWN_BIN;
 const PG_ADMIN = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestServer {

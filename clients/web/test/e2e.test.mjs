@@ -50,7 +50,7 @@ for (const backend of BACKENDS) {
     };
     const shotOnly = (page, name) => page.screenshot({ path: join(dir, `${String(++n).padStart(2, '0')}-${name}.png`), fullPage: true });
     const t0 = Date.now();
-    const srv = await startServer(backend, DIST);
+    const srv = await startServer(backend, { WEB_APP_DIR: DIST });
     const front = await appOrigin(srv);
     t.diagnostic(`${BIN} on ${backend}; app served by ${front.mode} at ${front.url}`);
     const ctxA = await browser.newContext({ viewport: VIEWPORT });
@@ -61,7 +61,7 @@ for (const backend of BACKENDS) {
       for (const p of [a, b]) p.on('dialog', (d) => void d.accept());
 
       // A signs in, adds a baby and makes an invite link.
-      await signIn(a, front.url, srv.token('alice', 'Alice'));
+      await signIn(a, front.url, srv.token('alice', { name: 'Alice' }));
       await shot(a, 'a-signed-in');
       await a.getByLabel("New baby's name").fill('Ada');
       await a.getByRole('button', { name: 'Add baby' }).click();
@@ -73,7 +73,7 @@ for (const backend of BACKENDS) {
       await shot(a, 'a-invite-link');
 
       // B signs in and accepts it.
-      await signIn(b, front.url, srv.token('bob', 'Bob'));
+      await signIn(b, front.url, srv.token('bob', { name: 'Bob' }));
       await b.getByLabel('Invite link or code').fill(link);
       await b.getByRole('button', { name: 'Open invite' }).click();
       await b.getByRole('button', { name: 'Accept invite' }).click();
