@@ -25,7 +25,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{
     AppState,
-    auth::{AuthUser, bearer},
+    auth::{AuthUser, Claims, bearer},
     error::ApiError,
     extract::BodyLimit,
 };
@@ -45,13 +45,7 @@ async fn admit(
     state: &AppState,
     req: Request,
 ) -> Result<(Request, OwnedSemaphorePermit), ApiError> {
-    let claims = state.auth.verify(bearer(req.headers())?).await?;
-    crate::record_user(&claims.sub);
-    if let Err(wait) = state.limiter.check(&claims.sub) {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-        });
-    }
+    let claims = identify(state, req.headers()).await?;
     let (mut parts, body) = req.into_parts();
     let limit = state.config.body_limit_bytes;
     let body = if http_body::Body::size_hint(&body).exact() == Some(0) {
@@ -86,7 +80,9 @@ pub async fn gate_stream(State(state): State<AppState>, mut req: Request, next: 
     }
 }
 
-async fn admit_stream(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+/// The caller's verified claims, once their rate limit is taken: no
+/// database work, for every gate.
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     let claims = state.auth.verify(bearer(headers)?).await?;
     crate::record_user(&claims.sub);
     if let Err(wait) = state.limiter.check(&claims.sub) {
@@ -94,6 +90,11 @@ async fn admit_stream(state: &AppState, headers: &HeaderMap) -> Result<AuthUser,
             retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         });
     }
+    Ok(claims)
+}
+
+async fn admit_stream(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+    let claims = identify(state, headers).await?;
     Ok(AuthUser {
         id: claims.sub,
         expires: claims.exp,
