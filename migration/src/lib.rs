@@ -1,5 +1,5 @@
-//! The babysync schema, as sea-orm-migration migrations that run unchanged on
-//! SQLite and PostgreSQL.
+//! The babysync schema, as sea-orm-migration migrations that run on SQLite
+//! and PostgreSQL (one, 000007, only changes PostgreSQL).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -9,6 +9,7 @@ mod m20261121_000003_create_baby_invites;
 mod m20261121_000004_create_log_tables;
 mod m20261121_000005_create_sync_clients;
 mod m20261121_000006_create_server_settings;
+mod m20261201_000007_drop_log_foreign_keys;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_create_log_tables::Migration),
             Box::new(m20261121_000005_create_sync_clients::Migration),
             Box::new(m20261121_000006_create_server_settings::Migration),
+            Box::new(m20261201_000007_drop_log_foreign_keys::Migration),
         ]
     }
 }
