@@ -104,19 +104,24 @@ impl Change {
             .into_tuple()
             .all(txn)
             .await?;
+        Ok(Self::grouped(rows))
+    }
+
+    /// The changes for these (baby, caregiver) pairs: users who see the
+    /// same babies share one change.
+    pub fn grouped(rows: impl IntoIterator<Item = (Uuid, String)>) -> Vec<Change> {
         let mut per_user: HashMap<String, BTreeSet<Uuid>> = HashMap::new();
         for (baby, user) in rows {
             per_user.entry(user).or_default().insert(baby);
         }
-        // Users who see the same babies share one change.
         let mut per_set: HashMap<BTreeSet<Uuid>, Vec<String>> = HashMap::new();
         for (user, set) in per_user {
             per_set.entry(set).or_default().push(user);
         }
-        Ok(per_set
+        per_set
             .into_iter()
             .map(|(set, users)| Change::new(users, set))
-            .collect())
+            .collect()
     }
 }
 

@@ -149,7 +149,7 @@ proptest! {
     fn any_push_body_validates_without_panicking(body in push_body()) {
         match validate::parse_push(body, 1000) {
             Ok(req) => {
-                for m in &req.mutations {
+                for m in req.mutations {
                     if let Err(r) = validate::parse_mutation(m, "u", chrono::Utc::now()) {
                         prop_assert!(["invalid", "forbidden", "not_found", "conflict"].iter().any(|c| r.code == *c));
                         prop_assert!(!r.message.is_empty());

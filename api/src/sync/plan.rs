@@ -190,14 +190,18 @@ impl Batch<'_> {
                     .baby_id
                     .ok_or_else(|| Rejection::invalid("data.babyId: required to create"))?;
                 self.check_write(baby)?;
-                let r = Record::create(
-                    m.kind,
-                    m.record_id,
-                    baby,
-                    self.inputs.user,
-                    self.inputs.now,
-                    &m.data,
-                )?;
+                // Parsing built and checked the new record already.
+                let r = match &m.created {
+                    Some(r) => r.clone(),
+                    None => Record::create(
+                        m.kind,
+                        m.record_id,
+                        baby,
+                        self.inputs.user,
+                        self.inputs.now,
+                        &m.data,
+                    )?,
+                };
                 Ok(self.store(r))
             }
             (Op::Create, Some(r)) if m.baby_id != Some(r.baby_id) => {
@@ -272,7 +276,7 @@ mod tests {
             id,
             body: v.as_object().unwrap().clone(),
         };
-        (id, parse_mutation(&raw, "alice", Utc::now()))
+        (id, parse_mutation(raw, "alice", Utc::now()))
     }
 
     fn inputs(babies: &[(Uuid, Level, bool, i64)]) -> Inputs<'static> {

@@ -3,21 +3,24 @@
 //! what the plan needs and stores what it decided.
 //!
 //! The work for a batch of N mutations is a bounded number of statements: the
-//! client row (locked); the babies of updated and deleted records (one read
-//! per kind named, only when there are such mutations); the babies written
-//! to, locked in id order with the caller's level and their change counters
-//! (one statement); the stored records of every kind named (one read per
-//! kind); then one multi-row upsert per kind and chunk of 200 rows, one
-//! counter update per baby written, and the client's new `lastMutationId`.
+//! client row (locked); the babies of updated and deleted records (read only
+//! when there are such mutations); the babies written to, locked in id order
+//! with their change counters and every caregiver's level (one statement:
+//! the caller's level decides, every caregiver hears of the write); which of
+//! the named ids exist (one statement over every kind named) and those
+//! records; then one upsert per kind (on PostgreSQL one statement whatever
+//! the number of rows, the rows as one JSON parameter), one counter update
+//! per baby written, and the client's new `lastMutationId`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Set,
-    prelude::Uuid,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, OnConflict, Query},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IdenStatic, Iterable, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait, Set,
+    prelude::{DateTimeUtc, Uuid},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, OnConflict, Query, UnionType},
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -27,6 +30,7 @@ use super::{
     validate::{Mutation, Op, PushRequest, Rejection, parse_mutation},
 };
 use crate::{
+    access::Level,
     db::begin_write,
     error::ApiError,
     events::{Change, Events},
@@ -80,13 +84,25 @@ async fn claim_client(
     Ok(row)
 }
 
-/// The stored records with these ids, of every kind.
+/// The stored records with these ids, of every kind. When several kinds are
+/// named, one statement first finds which ids exist (usually none: a push is
+/// mostly creates), and only those rows are read.
 async fn load_records(
     txn: &DatabaseTransaction,
     ids: &HashMap<Kind, Vec<Uuid>>,
 ) -> Result<HashMap<(Kind, Uuid), Record>, ApiError> {
+    let named: Vec<(Kind, &Vec<Uuid>)> = ids
+        .iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(k, ids)| (*k, ids))
+        .collect();
+    let found: Vec<(Kind, Vec<Uuid>)> = if named.len() > 1 {
+        existing(txn, &named).await?
+    } else {
+        named.into_iter().map(|(k, ids)| (k, ids.clone())).collect()
+    };
     let mut out = HashMap::new();
-    for (kind, ids) in ids.iter().filter(|(_, ids)| !ids.is_empty()) {
+    for (kind, ids) in found.iter().filter(|(_, ids)| !ids.is_empty()) {
         let query = Query::select()
             .column(Asterisk)
             .from(Alias::new(kind.name()))
@@ -96,6 +112,39 @@ async fn load_records(
         out.extend(records.into_iter().map(|r| ((r.kind, r.id), r)));
     }
     Ok(out)
+}
+
+/// Which of these ids exist, per kind: one statement over every table named.
+async fn existing(
+    txn: &DatabaseTransaction,
+    named: &[(Kind, &Vec<Uuid>)],
+) -> Result<Vec<(Kind, Vec<Uuid>)>, ApiError> {
+    let mut parts = named.iter().enumerate().map(|(i, (kind, ids))| {
+        Query::select()
+            .expr_as(Expr::val(i as i32), Alias::new("k"))
+            .column(Alias::new("id"))
+            .from(Alias::new(kind.name()))
+            .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
+            .to_owned()
+    });
+    let Some(mut query) = parts.next() else {
+        return Ok(vec![]);
+    };
+    for part in parts {
+        query.union(UnionType::All, part);
+    }
+    let backend = txn.get_database_backend();
+    let mut found: Vec<(Kind, Vec<Uuid>)> = named.iter().map(|(k, _)| (*k, vec![])).collect();
+    for row in txn.query_all_raw(backend.build(&query)).await? {
+        let k: i32 = row.try_get("", "k")?;
+        let id: Uuid = row.try_get("", "id")?;
+        found
+            .get_mut(k as usize)
+            .ok_or(ApiError::Internal)?
+            .1
+            .push(id);
+    }
+    Ok(found)
 }
 
 /// Rows per upsert statement: large enough that a push of 50 is one statement
@@ -176,7 +225,7 @@ pub async fn push(
     let all: Vec<(i64, Result<Mutation, Rejection>)> = req
         .mutations
         .into_iter()
-        .map(|m| (m.id, parse_mutation(&m, user, now)))
+        .map(|m| (m.id, parse_mutation(m, user, now)))
         .collect();
 
     let txn = begin_write(db).await?;
@@ -195,12 +244,15 @@ pub async fn push(
     let (outcomes, changes) = if parsed.is_empty() {
         (vec![], vec![])
     } else {
-        let inputs = read_inputs(&txn, user, now, &parsed).await?;
+        let (inputs, caregivers) = read_inputs(&txn, user, now, &parsed).await?;
         let plan = plan(inputs, &parsed);
         store(&txn, plan.writes.into_values(), &plan.counters).await?;
         // Every caregiver of the babies written to hears of it.
-        let written: Vec<Uuid> = plan.counters.keys().copied().collect();
-        let changes = Change::to_caregivers(&txn, &written).await?;
+        let changes = Change::grouped(
+            caregivers
+                .into_iter()
+                .filter(|(baby, _)| plan.counters.contains_key(baby)),
+        );
         (plan.outcomes, changes)
     };
     if !parsed.is_empty() {
@@ -239,7 +291,7 @@ async fn read_inputs<'a>(
     user: &'a str,
     now: chrono::DateTime<chrono::Utc>,
     parsed: &[(i64, Result<Mutation, Rejection>)],
-) -> Result<Inputs<'a>, ApiError> {
+) -> Result<(Inputs<'a>, Vec<(Uuid, String)>), ApiError> {
     // The babies written to: those of new creates, and those of the stored
     // records that updates and deletes name (read once, unlocked, for that).
     let mut ids: HashMap<Kind, Vec<Uuid>> = HashMap::new();
@@ -259,29 +311,27 @@ async fn read_inputs<'a>(
             .map(|r| r.baby_id),
     );
     // Lock those of them the caller can access, in id order (no deadlocks
-    // between pushes), with the caller's level and each baby's counter.
-    let mut lock = babies::Entity::find()
-        .find_also_related(baby_access::Entity)
-        .filter(babies::Column::Id.is_in(baby_ids.iter().copied()))
-        .filter(baby_access::Column::UserId.eq(user))
-        .order_by_asc(babies::Column::Id);
-    QuerySelect::query(&mut lock).lock_with_tables(LockType::Update, [babies::Entity]);
-    let locked = lock.all(txn).await?;
+    // between pushes), with each baby's counter and every caregiver's level
+    // (the caller's decides; all of them hear of the write). A baby the
+    // caller cannot access is neither returned nor locked.
+    let locked = lock_babies(txn, user, &baby_ids).await?;
     // Writers to these babies now wait for us: read the records as they are.
     let records = load_records(txn, &ids).await?;
-    let babies: HashMap<Uuid, LockedBaby> = locked
-        .into_iter()
-        .filter_map(|(b, a)| {
-            Some((
-                b.id,
+    let mut babies: HashMap<Uuid, LockedBaby> = HashMap::new();
+    let mut caregivers: Vec<(Uuid, String)> = Vec::with_capacity(locked.len());
+    for (id, archived_at, counter, caregiver, level) in locked {
+        if caregiver == user {
+            babies.insert(
+                id,
                 LockedBaby {
-                    archived: b.archived_at.is_some(),
-                    counter: b.change_counter,
-                    level: a?.access_level,
+                    archived: archived_at.is_some(),
+                    counter,
+                    level,
                 },
-            ))
-        })
-        .collect();
+            );
+        }
+        caregivers.push((id, caregiver));
+    }
     // A create whose id lives in another baby is a conflict; whether it shows
     // the stored record depends on the caller seeing that baby (rare: a read).
     let elsewhere: BTreeSet<Uuid> = parsed
@@ -300,13 +350,52 @@ async fn read_inputs<'a>(
             .into_keys()
             .collect()
     };
-    Ok(Inputs {
-        user,
-        now,
-        records,
-        babies,
-        readable,
-    })
+    Ok((
+        Inputs {
+            user,
+            now,
+            records,
+            babies,
+            readable,
+        },
+        caregivers,
+    ))
+}
+
+/// One row per (baby, caregiver) of the babies in `ids` that `user` can
+/// access: id, archived at, change counter, caregiver, their level. The
+/// babies are locked (`FOR UPDATE`, in id order) on PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` already holds the database.
+type LockedRow = (Uuid, Option<DateTimeUtc>, i64, String, Level);
+
+async fn lock_babies(
+    txn: &DatabaseTransaction,
+    user: &str,
+    ids: &BTreeSet<Uuid>,
+) -> Result<Vec<LockedRow>, ApiError> {
+    let mine = Alias::new("mine");
+    let callers = Query::select()
+        .expr(Expr::val(1))
+        .from_as(baby_access::Entity, mine.clone())
+        .and_where(
+            Expr::col((mine.clone(), baby_access::Column::BabyId))
+                .equals((babies::Entity, babies::Column::Id)),
+        )
+        .and_where(Expr::col((mine, baby_access::Column::UserId)).eq(user))
+        .to_owned();
+    let mut lock = babies::Entity::find()
+        .select_only()
+        .column(babies::Column::Id)
+        .column(babies::Column::ArchivedAt)
+        .column(babies::Column::ChangeCounter)
+        .column(baby_access::Column::UserId)
+        .column(baby_access::Column::AccessLevel)
+        .join(JoinType::InnerJoin, babies::Relation::BabyAccess.def())
+        .filter(babies::Column::Id.is_in(ids.iter().copied()))
+        .filter(Expr::exists(callers))
+        .order_by_asc(babies::Column::Id);
+    QuerySelect::query(&mut lock).lock_with_tables(LockType::Update, [babies::Entity]);
+    Ok(lock.into_tuple::<LockedRow>().all(txn).await?)
 }
 
 /// Stores a plan: one upsert per kind (and chunk), then the counters.

@@ -147,10 +147,7 @@ pub fn parse_push(body: Value, max_mutations: usize) -> Result<PushRequest, ApiE
                 "must be a positive integer (at most 2^63-1)",
             ));
         };
-        mutations.push(RawMutation {
-            id,
-            body: body.clone(),
-        });
+        mutations.push(RawMutation { id, body });
     }
     Ok(PushRequest {
         client_id,
@@ -255,11 +252,11 @@ fn unknown_field(key: &str, kind: Kind) -> Rejection {
 /// Parses one mutation of a well-formed envelope. Anything wrong with it is an
 /// `invalid` rejection naming the field.
 pub fn parse_mutation(
-    raw: &RawMutation,
+    raw: RawMutation,
     user: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Mutation, Rejection> {
-    let b = &raw.body;
+    let mut b = raw.body;
     if let Some(k) = b
         .keys()
         .find(|k| !["id", "entity", "op", "data", "baseVersion"].contains(&k.as_str()))
@@ -291,7 +288,7 @@ pub fn parse_mutation(
             "baseVersion: only update and delete take one",
         ));
     }
-    let data = match b.get("data") {
+    let data = match b.remove("data") {
         Some(Value::Object(d)) => d,
         _ => return Err(Rejection::invalid("data: must be an object")),
     };
@@ -300,8 +297,8 @@ pub fn parse_mutation(
         .0;
     let mut common = Map::new();
     let mut own = Map::new();
-    for (key, v) in data {
-        let key = key.as_str();
+    for (name, v) in data {
+        let key = name.as_str();
         if op == Op::Delete && !["id", "babyId"].contains(&key) {
             return Err(Rejection::invalid(format!(
                 "data.{key}: a delete takes only id (and babyId)"
@@ -314,10 +311,10 @@ pub fn parse_mutation(
         }
         if COMMON_KEYS.contains(&key) {
             if key != "id" {
-                common.insert(key.to_owned(), v.clone());
+                common.insert(name, v);
             }
         } else if kind.own_fields().iter().any(|f| f == key) {
-            own.insert(key.to_owned(), v.clone());
+            own.insert(name, v);
         } else {
             return Err(unknown_field(key, kind));
         }
@@ -410,7 +407,7 @@ mod tests {
         let id = Uuid::new_v4();
         let good = json!({"id": 1, "entity": "feed_log", "op": "create",
             "data": {"id": id, "babyId": id, "method": "bottle", "startedAt": "2026-01-01T10:00:00+01:00", "amountMl": 120}});
-        let m = parse_mutation(&raw(good), "u", now()).unwrap();
+        let m = parse_mutation(raw(good), "u", now()).unwrap();
         assert_eq!(m.data["amountMl"], json!(120));
         assert_eq!(m.data["startedAt"], json!("2026-01-01T09:00:00.000Z"));
         assert_eq!(m.baby_id, Some(id));
@@ -534,7 +531,7 @@ mod tests {
             ),
         ];
         for (m, field) in cases {
-            let r = parse_mutation(&raw(m.clone()), "u", now()).unwrap_err();
+            let r = parse_mutation(raw(m.clone()), "u", now()).unwrap_err();
             assert_eq!(r.code, "invalid");
             assert!(
                 r.message.starts_with(field),
@@ -545,14 +542,14 @@ mod tests {
         let future = (now() + chrono::TimeDelta::hours(25)).to_rfc3339();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": future}});
         assert!(
-            parse_mutation(&raw(m), "u", now())
+            parse_mutation(raw(m), "u", now())
                 .unwrap_err()
                 .message
                 .contains("24 h")
         );
         let soon = (now() + chrono::TimeDelta::hours(23)).to_rfc3339();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": soon}});
-        assert!(parse_mutation(&raw(m), "u", now()).is_ok());
+        assert!(parse_mutation(raw(m), "u", now()).is_ok());
     }
 
     #[test]
@@ -564,11 +561,11 @@ mod tests {
             "2016-12-31T18:59:60-05:00",
         ] {
             let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": at}});
-            let err = parse_mutation(&raw(m), "u", now()).unwrap_err();
+            let err = parse_mutation(raw(m), "u", now()).unwrap_err();
             assert!(err.message.contains("leap second"), "{at}: {}", err.message);
         }
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "startedAt": "2016-12-31T23:59:59.999Z"}});
-        assert!(parse_mutation(&raw(m), "u", now()).is_ok());
+        assert!(parse_mutation(raw(m), "u", now()).is_ok());
     }
 
     #[test]
@@ -576,11 +573,11 @@ mod tests {
         let id = Uuid::new_v4();
         let m = json!({"id": 1, "entity": "sleep_log", "op": "create", "data": {"id": id, "babyId": id,
             "startedAt": "2026-01-01T10:00:00Z", "endedAt": "2026-01-01T09:59:00Z"}});
-        let err = parse_mutation(&raw(m), "u", now()).unwrap_err();
+        let err = parse_mutation(raw(m), "u", now()).unwrap_err();
         assert_eq!(err.message, "data.endedAt: must not be before startedAt");
         let m = json!({"id": 1, "entity": "sleep_log", "op": "create", "data": {"id": id, "babyId": id,
             "startedAt": "2026-01-01T10:00:00Z", "endedAt": "2026-01-01T10:00:00Z"}});
-        assert!(parse_mutation(&raw(m), "u", now()).is_ok());
+        assert!(parse_mutation(raw(m), "u", now()).is_ok());
     }
 
     #[test]
@@ -588,19 +585,19 @@ mod tests {
         let id = Uuid::new_v4();
         let m = json!({"id": 1, "entity": "feed_log", "op": "update", "data": {"id": id, "amount_ml": 5}});
         assert_eq!(
-            parse_mutation(&raw(m), "u", now()).unwrap_err().message,
+            parse_mutation(raw(m), "u", now()).unwrap_err().message,
             "data.amount_ml: unknown field for feed_log (did you mean amountMl?)"
         );
         let m = json!({"id": 1, "entity": "feed_log", "op": "update", "data": {"id": id, "started_at": "x"}});
         assert!(
-            parse_mutation(&raw(m), "u", now())
+            parse_mutation(raw(m), "u", now())
                 .unwrap_err()
                 .message
                 .ends_with("(did you mean startedAt?)")
         );
         let m = json!({"id": 1, "entity": "sleep_log", "op": "update", "data": {"id": id, "amount_ml": 5}});
         assert_eq!(
-            parse_mutation(&raw(m), "u", now()).unwrap_err().message,
+            parse_mutation(raw(m), "u", now()).unwrap_err().message,
             "data.amount_ml: unknown field for sleep_log"
         );
     }
