@@ -57,7 +57,7 @@ pub(crate) async fn pull_handler(
     State(s): State<AppState>,
     user: AuthUser,
     req: Request,
-) -> Result<Json<pull::PullBody>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let request = validate::parse_pull(sync_body(req).await?)?;
     // A few pulls per user, and pulls together on half the pool at most.
     let _mine = s.pulls.start(&user.id).ok_or(ApiError::RateLimited {
@@ -79,7 +79,7 @@ pub(crate) async fn pull_handler(
         .await?;
     let outcome = pull::pull(&s.db, key, &user.id, request).await?;
     crate::metrics::pull_entries(outcome.entries);
-    Ok(Json(outcome.body))
+    outcome.into_response()
 }
 
 /// Live updates: a server-sent event stream. `ready` first (pull now), then

@@ -8,7 +8,13 @@
 //! about [`PAGE_BYTES`] of JSON); then one read per kind fetches exactly the
 //! page's rows by primary key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::{
+    body::{Body, Bytes},
+    http::header,
+    response::{IntoResponse, Response},
+};
 
 use entity::{server_settings, sync_clients};
 use sea_orm::{
@@ -17,7 +23,6 @@ use sea_orm::{
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType},
 };
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::{
     cursor::{self, Cursor},
@@ -26,12 +31,14 @@ use super::{
 use crate::{
     babies::BabyView,
     error::ApiError,
-    kinds::{KINDS, Kind, Record},
+    kinds::{KINDS, Kind},
 };
 
 /// What pull answers.
 pub struct PullOutcome {
-    pub body: PullBody,
+    body: PullHead,
+    /// Per kind in name order: its entries' JSON, comma-separated.
+    changes: BTreeMap<&'static str, Vec<u8>>,
     pub entries: usize,
 }
 
@@ -66,6 +73,8 @@ const ENTRY_BYTES: i64 = 600;
 struct Walked {
     kind: Kind,
     id: Uuid,
+    baby: Uuid,
+    version: i64,
     bytes: i64,
 }
 
@@ -131,6 +140,8 @@ async fn walk<C: ConnectionTrait>(
             Ok(Walked {
                 kind: *KINDS.get(k as usize).ok_or(ApiError::Internal)?,
                 id: row.try_get("", "id")?,
+                baby,
+                version: row.try_get("", "version")?,
                 bytes: row.try_get("", "bytes")?,
             })
         })
@@ -138,12 +149,13 @@ async fn walk<C: ConnectionTrait>(
 }
 
 /// The rows the walk picked, read by primary key, one statement per kind
-/// (and per 500 ids).
+/// (and per 500 ids), each serialised straight to its wire JSON as it is
+/// read: id → JSON.
 async fn read_rows(
     db: &sea_orm::DatabaseTransaction,
     picked: &[Walked],
-) -> Result<Vec<Record>, ApiError> {
-    let mut out = Vec::with_capacity(picked.len());
+) -> Result<HashMap<Uuid, Vec<u8>>, ApiError> {
+    let mut out = HashMap::with_capacity(picked.len());
     for kind in KINDS.iter().copied() {
         let ids: Vec<Uuid> = picked
             .iter()
@@ -156,16 +168,30 @@ async fn read_rows(
                 .from(Alias::new(kind.name()))
                 .and_where(col("id").is_in(chunk.iter().copied()))
                 .to_owned();
-            out.extend(kind.fetch(db, &q).await?);
+            out.extend(kind.fetch_json(db, &q).await?);
         }
     }
     Ok(out)
 }
 
-/// What pull answers, with its entries serialised once.
+// The wire shape, for the OpenAPI document only: the body itself is written
+// by `PullOutcome::into_response`, the head first, then each kind's entries
+// as they were serialised from the rows.
+/// What pull answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document; never built
+pub struct PullBody {
+    #[serde(flatten)]
+    head: PullHead,
+    /// Per kind, its entries, in version order per baby.
+    #[schema(schema_with = crate::openapi::changes)]
+    changes: (),
+}
+
+/// Pull's answer but its entries.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PullBody {
+pub struct PullHead {
     /// Give it to the next pull.
     cursor: String,
     /// Pull again now: there is more.
@@ -177,9 +203,30 @@ pub struct PullBody {
     /// Babies of the cursor the caller can no longer see.
     #[schema(value_type = Vec<String>)]
     revoked_baby_ids: BTreeSet<Uuid>,
-    /// Per kind, its entries, in version order per baby.
-    #[schema(schema_with = crate::openapi::changes)]
-    changes: BTreeMap<&'static str, Vec<Box<RawValue>>>,
+}
+
+impl PullOutcome {
+    /// The response: the head's JSON, then each kind's entries as written,
+    /// sent as they are (no copy of the page into one buffer).
+    pub fn into_response(self) -> Result<Response, ApiError> {
+        let mut head = serde_json::to_vec(&self.body).map_err(|_| ApiError::Internal)?;
+        if head.pop() != Some(b'}') {
+            return Err(ApiError::Internal);
+        }
+        head.extend_from_slice(b",\"changes\":{");
+        let mut chunks: Vec<Bytes> = vec![Bytes::from(head)];
+        for (i, (name, entries)) in self.changes.into_iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            chunks.push(Bytes::from(format!("{sep}\"{name}\":[")));
+            chunks.push(Bytes::from(entries));
+            chunks.push(Bytes::from_static(b"]"));
+        }
+        chunks.push(Bytes::from_static(b"}}"));
+        let body = Body::from_stream(futures_util::stream::iter(
+            chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+        ));
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    }
 }
 
 #[tracing::instrument(skip_all, fields(client.id = %req.client_id, limit = req.limit))]
@@ -263,33 +310,34 @@ pub async fn pull(
         }
     }
     let mut rows = read_rows(&txn, &picked).await?;
-    drop(picked);
     txn.commit().await?;
-    rows.sort_by_key(|r| (r.baby_id, r.version));
 
-    // Serialise each entry once, stopping at the byte budget.
-    let mut changes: BTreeMap<&'static str, Vec<Box<RawValue>>> =
+    // Each entry's JSON goes once into its kind's list, in the walk's order
+    // (baby, then version), stopping at the byte budget.
+    let mut changes: BTreeMap<&'static str, Vec<u8>> =
         KINDS.iter().map(|k| (k.name(), vec![])).collect();
     let mut bytes = 0usize;
     let mut entries = 0usize;
     let mut cut: Option<Uuid> = None;
     let mut last_included: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for r in rows {
-        let json = serde_json::value::to_raw_value(&r.entry).map_err(|_| ApiError::Internal)?;
-        if entries > 0 && bytes + json.get().len() > PAGE_BYTES {
-            cut = Some(r.baby_id);
+    for w in &picked {
+        let json = rows.remove(&w.id).ok_or(ApiError::Internal)?;
+        if entries > 0 && bytes + json.len() > PAGE_BYTES {
+            cut = Some(w.baby);
             break;
         }
-        bytes += json.get().len() + 1;
+        bytes += json.len() + 1;
         entries += 1;
-        let at = next.entry(r.baby_id).or_default();
-        *at = Ord::max(*at, r.version);
-        last_included.insert(r.baby_id, r.version);
-        changes
-            .get_mut(r.kind.name())
-            .expect("every kind")
-            .push(json);
+        let at = next.entry(w.baby).or_default();
+        *at = Ord::max(*at, w.version);
+        last_included.insert(w.baby, w.version);
+        let list = changes.get_mut(w.kind.name()).ok_or(ApiError::Internal)?;
+        if !list.is_empty() {
+            list.push(b',');
+        }
+        list.extend_from_slice(&json);
     }
+    drop(rows);
     if let Some(baby) = cut {
         // The estimate fell short: everything from the cut on comes next time.
         has_more = true;
@@ -301,13 +349,16 @@ pub async fn pull(
             };
         }
     }
-    let body = PullBody {
+    let body = PullHead {
         cursor: cursor::encode(key, user, &next),
         has_more,
         last_mutation_id,
         babies: babies_out,
         revoked_baby_ids: revoked,
-        changes,
     };
-    Ok(PullOutcome { body, entries })
+    Ok(PullOutcome {
+        body,
+        changes,
+        entries,
+    })
 }
