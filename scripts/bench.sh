@@ -5,8 +5,14 @@
 # client count and duration on the same database server, then the same on the
 # embedded SQLite. Prints a table (docs/PERFORMANCE.md explains it).
 #
-#   scripts/bench.sh                      # U=8 C=8 B=50 T=20 PULL_ENTRIES=100000
-#   U=4 C=4 B=50 T=10 scripts/bench.sh    # smaller
+#   scripts/bench.sh                      # U=8 C=8 B=50 T=20 PULL_ENTRIES=100000 HISTORY=5000000
+#   U=4 C=4 B=50 T=10 HISTORY=0 scripts/bench.sh    # smaller, no large-history runs
+#
+# Besides push, the pgbench ceiling (prepared statements) and the first
+# sync, it measures on each database: the server's extra memory for a page of
+# 5,000 entries of 2,000-char notes (pull-memory), and, unless HISTORY=0,
+# push again after HISTORY entries were added to the log tables (another
+# baby's, written with SQL), to show that a push's cost does not grow with them.
 #
 # Needs PostgreSQL at TEST_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres), psql, pgbench, curl, python3.
@@ -16,13 +22,14 @@ cd "$(dirname "$0")/.."
 
 U=${U:-8} C=${C:-8} B=${B:-50} T=${T:-20}
 PULL_ENTRIES=${PULL_ENTRIES:-100000}
+HISTORY=${HISTORY:-5000000}
 ADMIN=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export JWT_SECRET=bench-secret-that-is-at-least-32-bytes
 export RATE_LIMIT_PER_SEC=0 LOG_FORMAT=json RUST_LOG=warn
 
 cargo build --release --quiet -p babysync -p bench
-BIN=target/release/babysync
-GEN=target/release/babysync-bench
+BIN=${BIN:-target/release/babysync}
+GEN=${GEN:-target/release/babysync-bench}
 work=$(mktemp -d)
 OUT=${BENCH_OUT:-$work}
 mkdir -p "$OUT"
@@ -115,7 +122,7 @@ print("INSERT INTO bench_feed (id, baby_id, logged_by, method, started_at, ended
 print(",\n".join(row.format(i=i) for i in range(b)))
 print("ON CONFLICT (id) DO UPDATE SET amount_ml = excluded.amount_ml, updated_at = excluded.updated_at, version = excluded.version;")
 PY
-measured pgbench pgbench -n -c "$C" -j 2 -T "$T" -f "$work/pgbench.sql" "$pg_url"
+measured pgbench pgbench -n -M prepared -c "$C" -j 2 -T "$T" -f "$work/pgbench.sql" "$pg_url"
 tps=$(grep -E '^tps = ' "$OUT/pgbench.out" | head -1 | awk '{print $3}')
 echo "{\"tps\": $tps, \"rows_per_sec\": $(python3 -c "print($tps * $B)")}" > "$OUT/pgbench.json"
 
@@ -125,7 +132,19 @@ measured pg_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" 
 
 echo "== pull: first sync of $PULL_ENTRIES entries in pages of 1000"
 measured pg_pull "$GEN" --url "$base" pull --entries "$PULL_ENTRIES" --page 1000
+echo "== pull memory: a page of 5000 entries of 2000-char notes"
+measured pg_pullmem "$GEN" --url "$base" pull-memory --server-pid "$server"
 stop_server
+if [ "$HISTORY" -gt 0 ]; then
+  echo "== large history: $HISTORY more entries (SQL), then push again"
+  t0=$(date +%s)
+  python3 scripts/seed_history.py postgres "$pg_url" "$HISTORY"
+  echo "seeded in $(( $(date +%s) - t0 )) s"
+  read -r server _ < <(start_server "$pg_url")
+  measured pg_hist_push "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T"
+  measured pg_hist_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$half"
+  stop_server
+fi
 
 echo "== SQLite: the same on the embedded database"
 sqlite_url="sqlite://$work/bench.db?mode=rwc"
@@ -137,18 +156,33 @@ measured sqlite_push "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T"
 sqlite_max=$(python3 -c "import json; print(json.load(open('$OUT/sqlite_push.json'))['mutations_per_sec'])")
 measured sqlite_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$(python3 -c "print(round($sqlite_max / 2, 1))")"
 measured sqlite_pull "$GEN" --url "$base" pull --entries "$PULL_ENTRIES" --page 1000
+measured sqlite_pullmem "$GEN" --url "$base" pull-memory --server-pid "$server"
 stop_server
+if [ "$HISTORY" -gt 0 ]; then
+  t0=$(date +%s)
+  python3 scripts/seed_history.py sqlite "$work/bench.db" "$HISTORY"
+  echo "seeded in $(( $(date +%s) - t0 )) s"
+  read -r server _ < <(start_server "$sqlite_url")
+  measured sqlite_hist_push "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T"
+  measured sqlite_hist_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$(python3 -c "print(round($sqlite_max / 2, 1))")"
+  stop_server
+fi
 
-python3 - "$OUT" "$pg_ready_ms" "$sqlite_ready_ms" "$U" "$C" "$B" "$T" <<'PY'
+python3 - "$OUT" "$pg_ready_ms" "$sqlite_ready_ms" "$U" "$C" "$B" "$T" "$HISTORY" <<'PY'
 import json, os, sys
-out, pg_ready, sq_ready, U, C, B, T = sys.argv[1:]
+out, pg_ready, sq_ready, U, C, B, T, H = sys.argv[1:]
 j = lambda name: json.load(open(os.path.join(out, name)))
 pg, pgh, pgp = j("pg_push.json"), j("pg_push_half.json"), j("pg_pull.json")
 sq, sqh, sqp = j("sqlite_push.json"), j("sqlite_push_half.json"), j("sqlite_pull.json")
 pb = j("pgbench.json")
-proc = {n: j(f"{n}.proc.json") for n in ["pg_push", "pgbench", "pg_push_half", "pg_pull", "sqlite_push", "sqlite_push_half", "sqlite_pull"]}
+pgm, sqm = j("pg_pullmem.json"), j("sqlite_pullmem.json")
+names = ["pg_push", "pgbench", "pg_push_half", "pg_pull", "pg_pullmem", "sqlite_push", "sqlite_push_half", "sqlite_pull", "sqlite_pullmem"]
+if int(H) > 0:
+    names += ["pg_hist_push", "pg_hist_push_half", "sqlite_hist_push", "sqlite_hist_push_half"]
+proc = {n: j(f"{n}.proc.json") for n in names}
+pg_rss = max(proc[n]["server_peak_rss_mib"] for n in names if n.startswith("pg_"))
+sq_rss = max(proc[n]["server_peak_rss_mib"] for n in names if n.startswith("sqlite_"))
 ratio = pg["mutations_per_sec"] / pb["rows_per_sec"]
-rss = max(proc[n]["server_peak_rss_mib"] for n in proc if n != "pgbench")
 print(f"\n## babysync benchmark (U={U} C={C} B={B} T={T}s)\n")
 print("| measure | PostgreSQL | SQLite | target |")
 print("|---|---|---|---|")
@@ -156,16 +190,22 @@ print(f"| push, mutations/s (max) | {pg['mutations_per_sec']:.0f} | {sq['mutatio
 print(f"| push, requests/s (max) | {pg['requests_per_sec']:.1f} | {sq['requests_per_sec']:.1f} | |")
 print(f"| push latency p50 / p95 / p99 at max, ms | {pg['p50_ms']:.1f} / {pg['p95_ms']:.1f} / {pg['p99_ms']:.1f} | {sq['p50_ms']:.1f} / {sq['p95_ms']:.1f} / {sq['p99_ms']:.1f} | |")
 print(f"| push latency p99 at half rate, ms | {pgh['p99_ms']:.1f} (at {pgh['mutations_per_sec']:.0f}/s) | {sqh['p99_ms']:.1f} (at {sqh['mutations_per_sec']:.0f}/s) | ≤ 50 |")
-print(f"| pgbench ceiling, rows/s ({B}-row upserts) | {pb['rows_per_sec']:.0f} | — | |")
+print(f"| pgbench ceiling, rows/s ({B}-row upserts, prepared) | {pb['rows_per_sec']:.0f} | — | |")
 print(f"| push ÷ pgbench | {ratio:.2f} | — | ≥ 0.5 (stretch 0.8) |")
 print(f"| errors / verified | {pg['errors']} / {pg['verified']} | {sq['errors']} / {sq['verified']} | 0 / true |")
-print(f"| first sync of {pgp['entries']} entries, entries/s | {pgp['entries_per_sec']:.0f} | {sqp['entries_per_sec']:.0f} | ≥ 50000 |")
-print(f"| server peak RSS, MiB | {max(proc[n]['server_peak_rss_mib'] for n in ['pg_push','pg_push_half','pg_pull']):.1f} | {max(proc[n]['server_peak_rss_mib'] for n in ['sqlite_push','sqlite_push_half','sqlite_pull']):.1f} | ≤ 64 |")
+print(f"| first sync of {pgp['entries']} entries, entries/s | {pgp['entries_per_sec']:.0f} | {sqp['entries_per_sec']:.0f} | ≥ 100000 |")
+print(f"| pull of a page of 2,000-char notes: entries / bytes | {pgm['page_entries']} / {pgm['page_bytes']} | {sqm['page_entries']} / {sqm['page_bytes']} | |")
+print(f"| its extra server memory (peak − before) ÷ page bytes | {pgm['extra_per_page']:.2f} ({pgm['rss_before_mib']:.1f} → {pgm['rss_peak_mib']:.1f} MiB) | {sqm['extra_per_page']:.2f} ({sqm['rss_before_mib']:.1f} → {sqm['rss_peak_mib']:.1f} MiB) | < 2 |")
+print(f"| server peak RSS (whole run), MiB | {pg_rss:.1f} | {sq_rss:.1f} | ≤ 64 |")
+if int(H) > 0:
+    ph, phh, sh, shh = j("pg_hist_push.json"), j("pg_hist_push_half.json"), j("sqlite_hist_push.json"), j("sqlite_hist_push_half.json")
+    print(f"| push with {int(H):,} more entries stored, mutations/s (max) | {ph['mutations_per_sec']:.0f} ({ph['mutations_per_sec'] / pg['mutations_per_sec']:.2f} × empty) | {sh['mutations_per_sec']:.0f} ({sh['mutations_per_sec'] / sq['mutations_per_sec']:.2f} × empty) | ≈ 1 × |")
+    print(f"| its p99 at half rate, ms | {phh['p99_ms']:.1f} | {shh['p99_ms']:.1f} | ≤ 50 |")
 print(f"| ready after start, ms | {pg_ready} | {sq_ready} | ≤ 500 |")
 print(f"| CPU s during max push: server / database / generator | {proc['pg_push']['server_cpu_secs']} / {proc['pg_push']['database_cpu_secs']} / {proc['pg_push']['generator_cpu_secs']} | {proc['sqlite_push']['server_cpu_secs']} / — / {proc['sqlite_push']['generator_cpu_secs']} | |")
 print(f"| CPU s during pgbench: database / pgbench | {proc['pgbench']['database_cpu_secs']} / {proc['pgbench']['generator_cpu_secs']} | — | |")
 json.dump({"pg_push": pg, "pg_push_half": pgh, "pg_pull": pgp, "pgbench": pb, "sqlite_push": sq, "sqlite_push_half": sqh,
-           "sqlite_pull": sqp, "proc": proc, "ratio": ratio, "ready_ms": {"postgres": float(pg_ready), "sqlite": float(sq_ready)}},
+           "sqlite_pull": sqp, "pg_pullmem": pgm, "sqlite_pullmem": sqm, "proc": proc, "ratio": ratio, "ready_ms": {"postgres": float(pg_ready), "sqlite": float(sq_ready)}},
           open(os.path.join(out, "results.json"), "w"), indent=1)
 PY
 echo "results: $OUT/results.json"

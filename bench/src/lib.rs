@@ -8,6 +8,8 @@
 //!   acknowledged entry is stored exactly once.
 //! - **pull**: seeds one baby with `entries` entries, then times its first
 //!   sync in pages of `page`.
+//! - **pull-memory**: seeds one baby with entries of long notes, then reads
+//!   the server's peak RSS over repeated first pages against the page's size.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -379,5 +381,112 @@ pub async fn run_pull(t: &Target, entries: u64, page: u64) -> Result<PullReport,
         sync_seconds,
         entries_per_sec: got as f64 / sync_seconds,
         complete: got == entries && seen.len() as u64 == entries,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct PullMemoryReport {
+    pub entries: u64,
+    pub note_chars: usize,
+    pub pulls: u32,
+    /// Entries in one page (the server's page byte budget may cut it short of the limit).
+    pub page_entries: u64,
+    /// One page's body, uncompressed.
+    pub page_bytes: u64,
+    pub rss_before_mib: f64,
+    pub rss_peak_mib: f64,
+    /// Peak minus before, over one page's bytes.
+    pub extra_per_page: f64,
+}
+
+/// `VmRSS` or `VmHWM` of `pid`, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("no {field} for pid {pid}"))
+}
+
+/// Seeds one baby with `entries` entries whose notes are `note_chars` long,
+/// settles, resets the server's peak RSS (`/proc/PID/clear_refs`), then pulls
+/// the first page (`limit` 5000, uncompressed) `pulls` times, one after the
+/// other, and reports the server's peak RSS over its RSS before, against the
+/// page's size.
+pub async fn run_pull_memory(
+    t: &Target,
+    entries: u64,
+    note_chars: usize,
+    pulls: u32,
+    server_pid: u32,
+) -> Result<PullMemoryReport, String> {
+    let c = t.client();
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let users = setup_users(&c, t, 1, &tag).await?;
+    let (token, baby) = users[0].clone();
+    let client_id = Uuid::new_v4();
+    let mut done = 0u64;
+    while done < entries {
+        let size = (entries - done).min(100);
+        let mutations: Vec<Value> = (0..size)
+            .map(|i| {
+                let n = done + i;
+                let mut m = client::any_kind(n, (n + 1) as i64, Uuid::now_v7(), &baby);
+                // Text that differs from entry to entry, as notes do.
+                let note: String = format!("{n:08} ")
+                    .chars()
+                    .chain("the baby fed well and slept after; ".chars().cycle())
+                    .take(note_chars)
+                    .collect();
+                m["data"]["notes"] = Value::String(note);
+                m
+            })
+            .collect();
+        push(&c, &token, client_id, mutations).await?;
+        done += size;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = proc_status_kib(server_pid, "VmRSS:")?;
+    std::fs::write(format!("/proc/{server_pid}/clear_refs"), b"5").map_err(|e| e.to_string())?;
+    let http = http();
+    let mut page_bytes = 0u64;
+    let mut page_entries = 0u64;
+    for _ in 0..pulls {
+        let resp = http
+            .post(format!("{}/api/sync/pull", t.base_url))
+            .bearer_auth(&token)
+            .header("accept-encoding", "identity")
+            .json(&json!({"protocolVersion": 1, "clientId": Uuid::new_v4(), "cursor": null, "limit": 5000}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status() != 200 {
+            return Err(format!("pull answered {}", resp.status()));
+        }
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        page_bytes = body.len() as u64;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        page_entries = v["changes"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(Value::as_array)
+                    .map(|a| a.len() as u64)
+                    .sum()
+            })
+            .unwrap_or(0);
+    }
+    let peak = proc_status_kib(server_pid, "VmHWM:")?;
+    mark_load_done();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    Ok(PullMemoryReport {
+        entries,
+        note_chars,
+        pulls,
+        page_entries,
+        page_bytes,
+        rss_before_mib: mib(before),
+        rss_peak_mib: mib(peak),
+        extra_per_page: (peak.saturating_sub(before) * 1024) as f64 / page_bytes.max(1) as f64,
     })
 }

@@ -53,6 +53,18 @@ enum Mode {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// The server's extra memory for a page of long notes, against the page's size.
+    PullMemory {
+        #[arg(long, default_value_t = 5000)]
+        entries: u64,
+        #[arg(long, default_value_t = 2000)]
+        note_chars: usize,
+        #[arg(long, default_value_t = 5)]
+        pulls: u32,
+        /// The server's pid, to read its memory.
+        #[arg(long)]
+        server_pid: u32,
+    },
     /// Time the first sync of one baby with many entries.
     Pull {
         #[arg(long, default_value_t = 100_000)]
@@ -127,6 +139,26 @@ async fn main() {
                 );
                 let ok = r.poked == r.streams;
                 (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
+        Mode::PullMemory {
+            entries,
+            note_chars,
+            pulls,
+            server_pid,
+        } => match bench::run_pull_memory(&target, entries, note_chars, pulls, server_pid).await {
+            Ok(r) => {
+                println!(
+                    "pull memory: a page of {} entries ({} bytes) pulled {} times: server RSS {:.1} -> peak {:.1} MiB, extra {:.2} x the page",
+                    r.page_entries,
+                    r.page_bytes,
+                    r.pulls,
+                    r.rss_before_mib,
+                    r.rss_peak_mib,
+                    r.extra_per_page
+                );
+                (serde_json::to_string(&r).unwrap(), r.page_entries > 0)
             }
             Err(e) => (format!("{{\"error\": {:?}}}", e), false),
         },
