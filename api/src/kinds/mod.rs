@@ -608,18 +608,21 @@ impl<K: LogKind> KindOps for Registered<K> {
             let id = <K::Entity as EntityTrait>::Column::iter()
                 .find(|c| IdenStatic::as_str(c) == "id")
                 .ok_or_else(|| DbErr::Type(format!("{}: no id column", K::NAME)))?;
+            use futures_util::TryStreamExt;
             let stmt = db.get_database_backend().build(query);
-            let models = K::Entity::find().from_raw_sql(stmt).all(db).await?;
-            models
-                .into_iter()
-                .map(|m| {
-                    let sea_orm::Value::Uuid(Some(key)) = m.get(id) else {
-                        return Err(DbErr::Type(format!("{}: an entry without id", K::NAME)));
-                    };
-                    let json = serde_json::to_vec(&m).map_err(|e| DbErr::Type(e.to_string()))?;
-                    Ok((key, json))
-                })
-                .collect()
+            // Row by row: only one row and its model are alive besides the JSON.
+            let mut rows = K::Entity::find().from_raw_sql(stmt).stream(db).await?;
+            let mut out = vec![];
+            while let Some(m) = rows.try_next().await? {
+                let sea_orm::Value::Uuid(Some(key)) = m.get(id) else {
+                    return Err(DbErr::Type(format!("{}: an entry without id", K::NAME)));
+                };
+                let mut json = serde_json::to_vec(&m).map_err(|e| DbErr::Type(e.to_string()))?;
+                // The buffer grew by doubling: give back what the entry did not use.
+                json.shrink_to_fit();
+                out.push((key, json));
+            }
+            Ok(out)
         })
     }
 

@@ -37,8 +37,8 @@ use crate::{
 /// What pull answers.
 pub struct PullOutcome {
     body: PullHead,
-    /// Per kind in name order: its entries' JSON, comma-separated.
-    changes: BTreeMap<&'static str, Vec<u8>>,
+    /// Per kind in name order: its entries' JSON, each as it was serialised.
+    changes: BTreeMap<&'static str, Vec<Bytes>>,
     pub entries: usize,
 }
 
@@ -218,7 +218,12 @@ impl PullOutcome {
         for (i, (name, entries)) in self.changes.into_iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
             chunks.push(Bytes::from(format!("{sep}\"{name}\":[")));
-            chunks.push(Bytes::from(entries));
+            for (j, entry) in entries.into_iter().enumerate() {
+                if j > 0 {
+                    chunks.push(Bytes::from_static(b","));
+                }
+                chunks.push(entry);
+            }
             chunks.push(Bytes::from_static(b"]"));
         }
         chunks.push(Bytes::from_static(b"}}"));
@@ -312,9 +317,10 @@ pub async fn pull(
     let mut rows = read_rows(&txn, &picked).await?;
     txn.commit().await?;
 
-    // Each entry's JSON goes once into its kind's list, in the walk's order
-    // (baby, then version), stopping at the byte budget.
-    let mut changes: BTreeMap<&'static str, Vec<u8>> =
+    // Each entry's JSON, as serialised from its row, goes into its kind's
+    // list in the walk's order (baby, then version), stopping at the byte
+    // budget; it is not copied again on its way out.
+    let mut changes: BTreeMap<&'static str, Vec<Bytes>> =
         KINDS.iter().map(|k| (k.name(), vec![])).collect();
     let mut bytes = 0usize;
     let mut entries = 0usize;
@@ -331,11 +337,10 @@ pub async fn pull(
         let at = next.entry(w.baby).or_default();
         *at = Ord::max(*at, w.version);
         last_included.insert(w.baby, w.version);
-        let list = changes.get_mut(w.kind.name()).ok_or(ApiError::Internal)?;
-        if !list.is_empty() {
-            list.push(b',');
-        }
-        list.extend_from_slice(&json);
+        changes
+            .get_mut(w.kind.name())
+            .ok_or(ApiError::Internal)?
+            .push(Bytes::from(json));
     }
     drop(rows);
     if let Some(baby) = cut {
