@@ -132,7 +132,9 @@ measured pg_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" 
 
 echo "== pull: first sync of $PULL_ENTRIES entries in pages of 1000"
 measured pg_pull "$GEN" --url "$base" pull --entries "$PULL_ENTRIES" --page 1000
-echo "== pull memory: a page of 5000 entries of 2000-char notes"
+stop_server
+echo "== pull memory: a page of 5000 entries of 2000-char notes, on a fresh server"
+read -r server _ < <(start_server "$pg_url")
 measured pg_pullmem "$GEN" --url "$base" pull-memory --server-pid "$server"
 stop_server
 if [ "$HISTORY" -gt 0 ]; then
@@ -156,6 +158,8 @@ measured sqlite_push "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T"
 sqlite_max=$(python3 -c "import json; print(json.load(open('$OUT/sqlite_push.json'))['mutations_per_sec'])")
 measured sqlite_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$(python3 -c "print(round($sqlite_max / 2, 1))")"
 measured sqlite_pull "$GEN" --url "$base" pull --entries "$PULL_ENTRIES" --page 1000
+stop_server
+read -r server _ < <(start_server "$sqlite_url")
 measured sqlite_pullmem "$GEN" --url "$base" pull-memory --server-pid "$server"
 stop_server
 if [ "$HISTORY" -gt 0 ]; then

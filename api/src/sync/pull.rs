@@ -37,7 +37,8 @@ use crate::{
 /// What pull answers.
 pub struct PullOutcome {
     body: PullHead,
-    /// Per kind in name order: its entries' JSON, each as it was serialised.
+    /// Per kind in name order: its entries' JSON, comma-separated, in
+    /// buffers of about [`CHUNK_BYTES`].
     changes: BTreeMap<&'static str, Vec<Bytes>>,
     pub entries: usize,
 }
@@ -62,6 +63,42 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     .await?;
     let row = find().one(db).await?.ok_or(ApiError::Internal)?;
     hex::decode(row.value).map_err(|_| ApiError::Internal)
+}
+
+/// The size of the buffers a page's entries are copied into on their way out.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// A comma-separated list of JSON values in buffers of about [`CHUNK_BYTES`],
+/// each allocated at that size (no doubling), sent as they are.
+#[derive(Default)]
+struct Chunked {
+    done: Vec<Bytes>,
+    current: Vec<u8>,
+    any: bool,
+}
+
+impl Chunked {
+    fn push(&mut self, json: &[u8]) {
+        if self.current.len() + json.len() + 1 > self.current.capacity() {
+            if !self.current.is_empty() {
+                self.done
+                    .push(Bytes::from(std::mem::take(&mut self.current)));
+            }
+            self.current = Vec::with_capacity(CHUNK_BYTES.max(json.len() + 1));
+        }
+        if self.any {
+            self.current.push(b',');
+        }
+        self.current.extend_from_slice(json);
+        self.any = true;
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            self.done.push(Bytes::from(self.current));
+        }
+        self.done
+    }
 }
 
 /// A page holds at most this many bytes of entries' JSON beyond its first entry.
@@ -218,12 +255,7 @@ impl PullOutcome {
         for (i, (name, entries)) in self.changes.into_iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
             chunks.push(Bytes::from(format!("{sep}\"{name}\":[")));
-            for (j, entry) in entries.into_iter().enumerate() {
-                if j > 0 {
-                    chunks.push(Bytes::from_static(b","));
-                }
-                chunks.push(entry);
-            }
+            chunks.extend(entries);
             chunks.push(Bytes::from_static(b"]"));
         }
         chunks.push(Bytes::from_static(b"}}"));
@@ -320,8 +352,10 @@ pub async fn pull(
     // Each entry's JSON, as serialised from its row, goes into its kind's
     // list in the walk's order (baby, then version), stopping at the byte
     // budget; it is not copied again on its way out.
-    let mut changes: BTreeMap<&'static str, Vec<Bytes>> =
-        KINDS.iter().map(|k| (k.name(), vec![])).collect();
+    let mut lists: BTreeMap<&'static str, Chunked> = KINDS
+        .iter()
+        .map(|k| (k.name(), Chunked::default()))
+        .collect();
     let mut bytes = 0usize;
     let mut entries = 0usize;
     let mut cut: Option<Uuid> = None;
@@ -337,12 +371,13 @@ pub async fn pull(
         let at = next.entry(w.baby).or_default();
         *at = Ord::max(*at, w.version);
         last_included.insert(w.baby, w.version);
-        changes
+        lists
             .get_mut(w.kind.name())
             .ok_or(ApiError::Internal)?
-            .push(Bytes::from(json));
+            .push(&json);
     }
     drop(rows);
+    let changes = lists.into_iter().map(|(k, l)| (k, l.finish())).collect();
     if let Some(baby) = cut {
         // The estimate fell short: everything from the cut on comes next time.
         has_more = true;
