@@ -215,20 +215,10 @@ async fn read_rows(
 // by `PullOutcome::into_response`, the head first, then each kind's entries
 // as they were serialised from the rows.
 /// What pull answers.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // the wire shape, for the document; never built
+#[schema(rename_all = "camelCase")]
 pub struct PullBody {
-    #[serde(flatten)]
-    head: PullHead,
-    /// Per kind, its entries, in version order per baby.
-    #[schema(schema_with = crate::openapi::changes)]
-    changes: (),
-}
-
-/// Pull's answer but its entries.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PullHead {
     /// Give it to the next pull.
     cursor: String,
     /// Pull again now: there is more.
@@ -239,6 +229,24 @@ pub struct PullHead {
     babies: Vec<BabyView>,
     /// Babies of the cursor the caller can no longer see.
     #[schema(value_type = Vec<String>)]
+    revoked_baby_ids: BTreeSet<Uuid>,
+    /// Per kind, its entries, in version order per baby.
+    #[schema(schema_with = crate::openapi::changes)]
+    changes: (),
+}
+
+/// Pull's answer but its entries (the same fields as `PullBody`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullHead {
+    /// Give it to the next pull.
+    cursor: String,
+    /// Pull again now: there is more.
+    has_more: bool,
+    /// This client's, 0 for a client the server has not seen.
+    last_mutation_id: i64,
+    /// Every baby the caller can access.
+    babies: Vec<BabyView>,
     revoked_baby_ids: BTreeSet<Uuid>,
 }
 
