@@ -15,6 +15,7 @@ pub mod nappy;
 pub mod sleep;
 
 use std::{
+    any::Any,
     collections::HashMap,
     fmt,
     future::Future,
@@ -141,10 +142,10 @@ impl Kind {
     }
 
     /// Checks a whole entry in wire form (required fields, value ranges, and
-    /// `endedAt` ≥ `startedAt`) and returns it with its defaults filled in.
-    pub fn complete(self, entry: Map<String, Value>) -> Result<Map<String, Value>, Rejection> {
+    /// `endedAt` ≥ `startedAt`) and returns its model, defaults filled in.
+    pub fn complete(self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection> {
         let entry = self.0.complete(entry)?;
-        check_times(&entry)?;
+        check_times(entry.as_ref())?;
         Ok(entry)
     }
 
@@ -167,26 +168,33 @@ impl Kind {
         let entries = self.0.fetch(db, query).await?;
         entries
             .into_iter()
-            .map(|entry| Record::from_entry(self, entry))
+            .map(|entry| Record::from_model(self, entry))
             .collect::<Result<_, _>>()
             .map_err(|e| DbErr::Type(format!("{}: {e}", self.name())))
     }
 
-    /// Runs `query` (a `SELECT *` from the kind's table) and serialises each
-    /// row straight to its wire JSON (no intermediate value): (id, JSON).
+    /// Runs `query` (a `SELECT *` from the kind's table) and hands each row,
+    /// as it arrives, serialised to its wire JSON, to `each` (id, JSON).
     pub async fn fetch_json(
         self,
         db: &DatabaseTransaction,
         query: &SelectStatement,
-    ) -> Result<Vec<IdJson>, DbErr> {
-        self.0.fetch_json(db, query).await
+        each: &mut (dyn FnMut(Uuid, &[u8]) + Send),
+    ) -> Result<(), DbErr> {
+        self.0.fetch_json(db, query, each).await
+    }
+
+    /// PostgreSQL: the kind's upsert of the rows given as a JSON array in
+    /// parameter `$param` (see [`upsert_json_sql`]).
+    pub fn upsert_sql(self, param: usize) -> Result<String, ApiError> {
+        self.0.upsert_sql(param)
     }
 
     /// Inserts or updates these entries (in wire form) in one statement per chunk.
     pub async fn upsert(
         self,
         txn: &DatabaseTransaction,
-        rows: Vec<Map<String, Value>>,
+        rows: Vec<Box<dyn Entry>>,
     ) -> Result<(), ApiError> {
         self.0.upsert(txn, rows).await
     }
@@ -230,15 +238,12 @@ impl fmt::Debug for Kind {
 }
 
 /// `endedAt` ≥ `startedAt`, for kinds that have an end.
-fn check_times(entry: &Map<String, Value>) -> Result<(), Rejection> {
-    let time = |key: &str| {
-        entry
-            .get(key)
-            .and_then(Value::as_str)
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
+fn check_times(entry: &dyn Entry) -> Result<(), Rejection> {
+    let time = |column: &str| match entry.get(column) {
+        Some(sea_orm::Value::ChronoDateTimeUtc(Some(t))) => Some(t),
+        _ => None,
     };
-    if let (Some(start), Some(end)) = (time("startedAt"), time("endedAt"))
+    if let (Some(start), Some(end)) = (time("started_at"), time("ended_at"))
         && end < start
     {
         return Err(Rejection::invalid(
@@ -274,33 +279,104 @@ pub fn parse_as<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)
     }
 }
 
-/// One stored entry of any kind, in wire form, with its identity at hand.
-#[derive(Clone, Debug, PartialEq)]
+/// A stored entry's model, whatever its kind: the entity's `Model`, which
+/// serialises to the protocol's Entry.
+pub trait Entry: Send + Sync + fmt::Debug + Any {
+    fn clone_box(&self) -> Box<dyn Entry>;
+    /// The wire form, as a map (conflicts' `current`, patches).
+    fn to_map(&self) -> Map<String, Value>;
+    /// Appends the wire form's JSON to `out`.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+    /// A column's value, by its name.
+    fn get(&self, column: &str) -> Option<sea_orm::Value>;
+    /// Sets a column, by its name.
+    fn set(&mut self, column: &str, value: sea_orm::Value) -> Result<(), DbErr>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<M> Entry for M
+where
+    M: ModelTrait + Serialize + Clone + fmt::Debug + Send + Sync + 'static,
+{
+    fn clone_box(&self) -> Box<dyn Entry> {
+        Box::new(self.clone())
+    }
+
+    fn to_map(&self) -> Map<String, Value> {
+        serde_json::to_value(self).map(as_map).unwrap_or_default()
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+
+    fn get(&self, column: &str) -> Option<sea_orm::Value> {
+        <M::Entity as EntityTrait>::Column::iter()
+            .find(|c| IdenStatic::as_str(c) == column)
+            .map(|c| ModelTrait::get(self, c))
+    }
+
+    fn set(&mut self, column: &str, value: sea_orm::Value) -> Result<(), DbErr> {
+        let c = <M::Entity as EntityTrait>::Column::iter()
+            .find(|c| IdenStatic::as_str(c) == column)
+            .ok_or_else(|| DbErr::Type(format!("no column {column}")))?;
+        self.try_set(c, value)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// One stored entry of any kind, its model, with its identity at hand.
+#[derive(Debug)]
 pub struct Record {
     pub kind: Kind,
     pub id: Uuid,
     pub baby_id: Uuid,
     pub version: i64,
     pub archived: bool,
-    /// The protocol's Entry: what pull sends and a conflict's `current`.
-    pub entry: Map<String, Value>,
+    /// The entity's model: what pull sends and a conflict's `current`.
+    pub entry: Box<dyn Entry>,
+}
+
+impl Clone for Record {
+    fn clone(&self) -> Self {
+        Self {
+            kind: self.kind,
+            id: self.id,
+            baby_id: self.baby_id,
+            version: self.version,
+            archived: self.archived,
+            entry: self.entry.clone_box(),
+        }
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.id == other.id && self.to_json() == other.to_json()
+    }
 }
 
 impl Record {
-    fn from_entry(kind: Kind, entry: Map<String, Value>) -> Result<Self, String> {
-        let uuid = |key: &str| {
-            entry
-                .get(key)
-                .and_then(Value::as_str)
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or_else(|| format!("entry without {key}"))
+    pub fn from_model(kind: Kind, entry: Box<dyn Entry>) -> Result<Self, String> {
+        let uuid = |column: &str| match entry.get(column) {
+            Some(sea_orm::Value::Uuid(Some(u))) => Ok(u),
+            _ => Err(format!("entry without {column}")),
         };
         Ok(Self {
             kind,
             id: uuid("id")?,
-            baby_id: uuid("babyId")?,
-            version: entry.get("version").and_then(Value::as_i64).unwrap_or(0),
-            archived: !entry.get("archivedAt").is_none_or(Value::is_null),
+            baby_id: uuid("baby_id")?,
+            version: match entry.get("version") {
+                Some(sea_orm::Value::BigInt(Some(v))) => v,
+                _ => 0,
+            },
+            archived: !matches!(
+                entry.get("archived_at"),
+                None | Some(sea_orm::Value::ChronoDateTimeUtc(None))
+            ),
             entry,
         })
     }
@@ -325,34 +401,32 @@ impl Record {
         entry.insert("version".into(), Value::from(0));
         entry.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
         let entry = kind.complete(entry)?;
-        Record::from_entry(kind, entry).map_err(Rejection::invalid)
+        Record::from_model(kind, entry).map_err(Rejection::invalid)
     }
 
     /// This entry with `data`'s fields written over it, checked whole.
     pub fn patched(&self, data: &Map<String, Value>) -> Result<Self, Rejection> {
-        let mut entry = self.entry.clone();
+        let mut entry = self.entry.to_map();
         entry.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
         let entry = self.kind.complete(entry)?;
-        Record::from_entry(self.kind, entry).map_err(Rejection::invalid)
+        Record::from_model(self.kind, entry).map_err(Rejection::invalid)
     }
 
     /// Gives the entry a new version, written at `now`.
     pub fn bump(&mut self, version: i64, now: DateTime<Utc>) {
         self.version = version;
-        self.entry.insert("version".into(), Value::from(version));
-        self.entry
-            .insert("updatedAt".into(), Value::String(crate::time::ts(&now)));
+        let _ = self.entry.set("version", version.into());
+        let _ = self.entry.set("updated_at", now.into());
     }
 
     /// Archives the entry (a soft delete) at `now`.
     pub fn archive(&mut self, now: DateTime<Utc>) {
         self.archived = true;
-        self.entry
-            .insert("archivedAt".into(), Value::String(crate::time::ts(&now)));
+        let _ = self.entry.set("archived_at", Some(now).into());
     }
 
     pub fn to_json(&self) -> Value {
-        Value::Object(self.entry.clone())
+        Value::Object(self.entry.to_map())
     }
 }
 
@@ -394,7 +468,7 @@ fn camel(column: &str) -> String {
 /// cheap to plan even when every execution is planned afresh, where a
 /// multi-row `VALUES` list with 16 parameters a row is not (see
 /// docs/PERFORMANCE.md). An update only touches a row of the same baby.
-fn upsert_json_sql<E: EntityTrait>() -> Result<String, ApiError> {
+fn upsert_json_sql<E: EntityTrait>(param: usize) -> Result<String, ApiError> {
     let table = E::default().table_name().to_owned();
     let mut columns = vec![];
     let mut keys = vec![];
@@ -418,7 +492,7 @@ fn upsert_json_sql<E: EntityTrait>() -> Result<String, ApiError> {
         }
     }
     Ok(format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_to_recordset($1::json) AS x({}) \
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_to_recordset(${param}::json) AS x({}) \
          ON CONFLICT (\"id\") DO UPDATE SET {} WHERE \"{table}\".\"baby_id\" = excluded.\"baby_id\"",
         columns.join(", "),
         keys.join(", "),
@@ -426,31 +500,6 @@ fn upsert_json_sql<E: EntityTrait>() -> Result<String, ApiError> {
         updates.join(", "),
     ))
 }
-
-async fn upsert_json<E: EntityTrait>(
-    txn: &DatabaseTransaction,
-    rows: &[Map<String, Value>],
-) -> Result<(), ApiError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let json = serde_json::to_string(rows).map_err(|_| ApiError::Internal)?;
-    let stmt = sea_orm::Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        upsert_json_sql::<E>()?,
-        [sea_orm::Value::from(json)],
-    );
-    let written = txn.execute_raw(stmt).await?.rows_affected();
-    if written != rows.len() as u64 {
-        return Err(ApiError::Unavailable(
-            "a concurrent write took one of these ids; nothing was written; retry".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// An entry's id and its wire JSON.
-pub type IdJson = (Uuid, Vec<u8>);
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -460,24 +509,26 @@ trait KindOps: Send + Sync {
     fn name(&self) -> &'static str;
     fn field_names(&self) -> Vec<String>;
     fn parse_own(&self, own: Map<String, Value>) -> Result<Map<String, Value>, Rejection>;
-    fn complete(&self, entry: Map<String, Value>) -> Result<Map<String, Value>, Rejection>;
+    fn complete(&self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection>;
     fn text_columns(&self) -> Vec<&'static str>;
     fn columns(&self) -> Vec<(&'static str, ColumnType, bool)>;
     fn fetch<'a>(
         &'a self,
         db: &'a DatabaseTransaction,
         query: &'a SelectStatement,
-    ) -> BoxFuture<'a, Result<Vec<Map<String, Value>>, DbErr>>;
+    ) -> BoxFuture<'a, Result<Vec<Box<dyn Entry>>, DbErr>>;
     fn upsert<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
-        rows: Vec<Map<String, Value>>,
+        rows: Vec<Box<dyn Entry>>,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
     fn fetch_json<'a>(
         &'a self,
         db: &'a DatabaseTransaction,
         query: &'a SelectStatement,
-    ) -> BoxFuture<'a, Result<Vec<IdJson>, DbErr>>;
+        each: &'a mut (dyn FnMut(Uuid, &[u8]) + Send),
+    ) -> BoxFuture<'a, Result<(), DbErr>>;
+    fn upsert_sql(&self, param: usize) -> Result<String, ApiError>;
     fn schemas(&self, out: &mut Vec<(String, RefOr<Schema>)>);
     fn schema_names(&self) -> (String, String);
 }
@@ -512,7 +563,7 @@ impl<K: LogKind> KindOps for Registered<K> {
             .map_err(|e| Rejection::invalid(format!("data: {e}")))
     }
 
-    fn complete(&self, entry: Map<String, Value>) -> Result<Map<String, Value>, Rejection> {
+    fn complete(&self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection> {
         let model: Model<K> = match parse_as(Value::Object(entry)) {
             Ok(m) => m,
             Err((path, message)) => {
@@ -526,9 +577,7 @@ impl<K: LogKind> KindOps for Registered<K> {
                 });
             }
         };
-        serde_json::to_value(model)
-            .map(as_map)
-            .map_err(|e| Rejection::invalid(format!("data: {e}")))
+        Ok(Box::new(model))
     }
 
     fn text_columns(&self) -> Vec<&'static str> {
@@ -560,69 +609,69 @@ impl<K: LogKind> KindOps for Registered<K> {
         &'a self,
         db: &'a DatabaseTransaction,
         query: &'a SelectStatement,
-    ) -> BoxFuture<'a, Result<Vec<Map<String, Value>>, DbErr>> {
+    ) -> BoxFuture<'a, Result<Vec<Box<dyn Entry>>, DbErr>> {
         Box::pin(async move {
             let stmt = db.get_database_backend().build(query);
             let models = K::Entity::find().from_raw_sql(stmt).all(db).await?;
-            models
+            Ok(models
                 .into_iter()
-                .map(|m| {
-                    serde_json::to_value(m)
-                        .map(as_map)
-                        .map_err(|e| DbErr::Type(e.to_string()))
-                })
-                .collect()
+                .map(|m| Box::new(m) as Box<dyn Entry>)
+                .collect())
         })
     }
 
     fn upsert<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
-        rows: Vec<Map<String, Value>>,
+        rows: Vec<Box<dyn Entry>>,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
-            if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-                return upsert_json::<K::Entity>(txn, &rows).await;
-            }
             let models = rows
                 .into_iter()
                 .map(|entry| {
-                    serde_json::from_value::<Model<K>>(Value::Object(entry))
-                        .map(|m| m.into_active_model().reset_all())
+                    entry
+                        .into_any()
+                        .downcast::<Model<K>>()
+                        .map(|m| (*m).into_active_model().reset_all())
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    tracing::error!(kind = K::NAME, error = %e, "an entry that does not fit its table");
+                .map_err(|_| {
+                    tracing::error!(kind = K::NAME, "an entry of another kind");
                     ApiError::Internal
                 })?;
             crate::sync::push::upsert::<K::Entity, _>(txn, models).await
         })
     }
 
+    fn upsert_sql(&self, param: usize) -> Result<String, ApiError> {
+        upsert_json_sql::<K::Entity>(param)
+    }
+
     fn fetch_json<'a>(
         &'a self,
         db: &'a DatabaseTransaction,
         query: &'a SelectStatement,
-    ) -> BoxFuture<'a, Result<Vec<IdJson>, DbErr>> {
+        each: &'a mut (dyn FnMut(Uuid, &[u8]) + Send),
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
         Box::pin(async move {
+            use futures_util::TryStreamExt;
             let id = <K::Entity as EntityTrait>::Column::iter()
                 .find(|c| IdenStatic::as_str(c) == "id")
                 .ok_or_else(|| DbErr::Type(format!("{}: no id column", K::NAME)))?;
-            use futures_util::TryStreamExt;
             let stmt = db.get_database_backend().build(query);
-            // Row by row: only one row and its model are alive besides the JSON.
+            // Row by row, through one buffer: only one row, its model and
+            // its JSON are alive at a time.
             let mut rows = K::Entity::find().from_raw_sql(stmt).stream(db).await?;
-            let mut out = vec![];
+            let mut json = Vec::with_capacity(4096);
             while let Some(m) = rows.try_next().await? {
-                let sea_orm::Value::Uuid(Some(key)) = m.get(id) else {
+                let sea_orm::Value::Uuid(Some(key)) = ModelTrait::get(&m, id) else {
                     return Err(DbErr::Type(format!("{}: an entry without id", K::NAME)));
                 };
-                let mut json = serde_json::to_vec(&m).map_err(|e| DbErr::Type(e.to_string()))?;
-                // The buffer grew by doubling: give back what the entry did not use.
-                json.shrink_to_fit();
-                out.push((key, json));
+                json.clear();
+                serde_json::to_writer(&mut json, &m).map_err(|e| DbErr::Type(e.to_string()))?;
+                each(key, &json);
             }
-            Ok(out)
+            Ok(())
         })
     }
 
@@ -677,11 +726,11 @@ mod tests {
         common.extend(data);
         let r = Record::create(feed, id, Uuid::nil(), "u", now, &common).unwrap();
         assert_eq!(
-            r.entry["isEstimated"],
+            r.to_json()["isEstimated"],
             json!(false),
             "defaults are filled in"
         );
-        assert_eq!(r.entry["endSide"], Value::Null);
+        assert_eq!(r.to_json()["endSide"], Value::Null);
         let missing = Record::create(
             feed,
             id,

@@ -337,7 +337,7 @@ mod tests {
         let kind = Kind::parse("feed_log").unwrap();
         let written = &p.writes[&(kind, f1)];
         assert_eq!(
-            (written.version, &written.entry["amountMl"]),
+            (written.version, &written.to_json()["amountMl"]),
             (9, &json!(90))
         );
         assert_eq!(
