@@ -322,7 +322,7 @@ impl Events {
 
 /// Splits changes into notification payloads under the size budget (by
 /// babies, then by users).
-fn payloads(changes: &[Change]) -> Vec<String> {
+pub fn payloads(changes: &[Change]) -> Vec<String> {
     let mut out = vec![];
     for change in changes.iter().flat_map(|c| {
         c.babies

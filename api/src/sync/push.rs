@@ -12,12 +12,12 @@
 //! the number of rows, the rows as one JSON parameter), one counter update
 //! per baby written, and the client's new `lastMutationId`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IdenStatic, Iterable, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    DbBackend, EntityTrait, IdenStatic, Iterable, JoinType, QueryFilter, QueryOrder, QuerySelect,
     RelationTrait, Set,
     prelude::{DateTimeUtc, Uuid},
     sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, OnConflict, Query, UnionType},
@@ -34,7 +34,7 @@ use crate::{
     db::begin_write,
     error::ApiError,
     events::{Change, Events},
-    kinds::{Kind, Record},
+    kinds::{Entry, Kind, Record},
     time,
 };
 
@@ -241,29 +241,43 @@ pub async fn push(
     let new_last = expected - 1;
     let parsed: Vec<(i64, Result<Mutation, Rejection>)> =
         all.into_iter().filter(|(id, _)| *id > last).collect();
-    let (outcomes, changes) = if parsed.is_empty() {
-        (vec![], vec![])
+    let outcomes = if parsed.is_empty() {
+        // Nothing new: nothing to store; a newly claimed client is kept.
+        txn.commit().await?;
+        vec![]
     } else {
         let (inputs, caregivers) = read_inputs(&txn, user, now, &parsed).await?;
         let plan = plan(inputs, &parsed);
-        store(&txn, plan.writes.into_values(), &plan.counters).await?;
         // Every caregiver of the babies written to hears of it.
         let changes = Change::grouped(
             caregivers
                 .into_iter()
                 .filter(|(baby, _)| plan.counters.contains_key(baby)),
         );
-        (plan.outcomes, changes)
+        let notify = if txn.get_database_backend() == DbBackend::Postgres {
+            crate::events::payloads(&changes)
+        } else {
+            vec![]
+        };
+        let client = ClientMark {
+            id: req.client_id,
+            last: new_last,
+            at: now,
+        };
+        store(
+            &txn,
+            plan.writes.into_values(),
+            &plan.counters,
+            client,
+            &notify,
+        )
+        .await?;
+        txn.commit().await?;
+        // On SQLite, this instance's streams hear of it now (on PostgreSQL
+        // the notifications went with the commit).
+        events.committed(&changes);
+        plan.outcomes
     };
-    if !parsed.is_empty() {
-        sync_clients::Entity::update_many()
-            .col_expr(sync_clients::Column::LastMutationId, Expr::value(new_last))
-            .col_expr(sync_clients::Column::UpdatedAt, Expr::value(now))
-            .filter(sync_clients::Column::ClientId.eq(req.client_id))
-            .exec(&txn)
-            .await?;
-    }
-    events.commit(txn, &changes).await?; // also keeps a newly claimed client
 
     let mut outcomes = outcomes.into_iter();
     let mut results = Vec::with_capacity(seen.len());
@@ -398,15 +412,31 @@ async fn lock_babies(
     Ok(lock.into_tuple::<LockedRow>().all(txn).await?)
 }
 
-/// Stores a plan: one upsert per kind (and chunk), then the counters.
+/// The client's new `lastMutationId`, written with the plan.
+struct ClientMark {
+    id: Uuid,
+    last: i64,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Stores a plan: the records, the counters of the babies written to, the
+/// client's `lastMutationId`, and (PostgreSQL) the notifications. On
+/// PostgreSQL that is one statement (data-modifying `WITH` parts, each
+/// kind's rows as one JSON parameter); on SQLite, in-process, one upsert per
+/// kind and chunk, then the updates.
 async fn store(
     txn: &DatabaseTransaction,
     writes: impl Iterator<Item = Record>,
     counters: &std::collections::BTreeMap<Uuid, i64>,
+    client: ClientMark,
+    notify: &[String],
 ) -> Result<(), ApiError> {
-    let mut by_kind: HashMap<Kind, Vec<serde_json::Map<String, Value>>> = HashMap::new();
+    let mut by_kind: BTreeMap<Kind, Vec<Box<dyn Entry>>> = BTreeMap::new();
     for r in writes {
         by_kind.entry(r.kind).or_default().push(r.entry);
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        return store_pg(txn, by_kind, counters, client, notify).await;
     }
     for (kind, rows) in by_kind {
         kind.upsert(txn, rows).await?;
@@ -418,5 +448,112 @@ async fn store(
             .exec(txn)
             .await?;
     }
+    sync_clients::Entity::update_many()
+        .col_expr(
+            sync_clients::Column::LastMutationId,
+            Expr::value(client.last),
+        )
+        .col_expr(sync_clients::Column::UpdatedAt, Expr::value(client.at))
+        .filter(sync_clients::Column::ClientId.eq(client.id))
+        .exec(txn)
+        .await?;
     Ok(())
+}
+
+/// [`store`] on PostgreSQL: one statement.
+async fn store_pg(
+    txn: &DatabaseTransaction,
+    by_kind: BTreeMap<Kind, Vec<Box<dyn Entry>>>,
+    counters: &std::collections::BTreeMap<Uuid, i64>,
+    client: ClientMark,
+    notify: &[String],
+) -> Result<(), ApiError> {
+    let mut parts: Vec<String> = vec![];
+    let mut values: Vec<sea_orm::Value> = vec![];
+    let mut expected: Vec<u64> = vec![];
+    for (kind, rows) in &by_kind {
+        values.push(json_array(rows)?.into());
+        parts.push(format!(
+            "w{} AS ({} RETURNING 1)",
+            parts.len(),
+            kind.upsert_sql(values.len())?
+        ));
+        expected.push(rows.len() as u64);
+    }
+    let writes = parts.len();
+    let counters: Vec<serde_json::Value> = counters
+        .iter()
+        .map(|(b, c)| serde_json::json!({"id": b, "c": c}))
+        .collect();
+    values.push(json(counters.as_slice())?.into());
+    parts.push(format!(
+        "c AS (UPDATE \"babies\" SET \"change_counter\" = x.c \
+         FROM json_to_recordset(${}::json) AS x(id uuid, c int8) \
+         WHERE \"babies\".\"id\" = x.id RETURNING 1)",
+        values.len()
+    ));
+    values.extend([client.last.into(), client.at.into(), client.id.into()]);
+    let n = values.len();
+    parts.push(format!(
+        "m AS (UPDATE \"sync_clients\" SET \"last_mutation_id\" = ${}, \"updated_at\" = ${} \
+         WHERE \"client_id\" = ${} RETURNING 1)",
+        n - 2,
+        n - 1,
+        n
+    ));
+    values.push(crate::events::CHANNEL.into());
+    values.push(json(notify)?.into());
+    let n = values.len();
+    parts.push(format!(
+        "n AS (SELECT pg_notify(${}, p) FROM json_array_elements_text(${}::json) AS p)",
+        n - 1,
+        n
+    ));
+    let counts: Vec<String> = (0..writes)
+        .map(|i| format!("(SELECT count(*) FROM w{i}) AS w{i}"))
+        .chain([
+            "(SELECT count(*) FROM c) AS c".into(),
+            "(SELECT count(*) FROM m) AS m".into(),
+            "(SELECT count(*) FROM n) AS n".into(),
+        ])
+        .collect();
+    let sql = format!("WITH {} SELECT {}", parts.join(", "), counts.join(", "));
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+        .ok_or(ApiError::Internal)?;
+    for (i, want) in expected.iter().enumerate() {
+        let got: i64 = row.try_get("", &format!("w{i}"))?;
+        if got as u64 != *want {
+            // An update touches only a row of the same baby: a concurrent
+            // create in another family took one of these ids.
+            return Err(ApiError::Unavailable(
+                "a concurrent write took one of these ids; nothing was written; retry".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The entries' wire form, as one JSON array text, for a parameter.
+fn json_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
+    let mut out = Vec::with_capacity(rows.len() * 400 + 2);
+    out.push(b'[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        r.write_json(&mut out).map_err(|_| ApiError::Internal)?;
+    }
+    out.push(b']');
+    String::from_utf8(out).map_err(|_| ApiError::Internal)
+}
+
+/// `v` as one JSON text, for a parameter.
+fn json<T: Serialize + ?Sized>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|_| ApiError::Internal)
 }
