@@ -72,32 +72,46 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// each allocated at that size (no doubling), sent as they are.
 #[derive(Default)]
 struct Chunked {
-    done: Vec<Bytes>,
-    current: Vec<u8>,
-    any: bool,
+    bufs: Vec<Vec<u8>>,
 }
 
+/// Where a value begins in a [`Chunked`] (its comma included): buffer, offset.
+#[derive(Clone, Copy)]
+struct Mark(usize, usize);
+
 impl Chunked {
-    fn push(&mut self, json: &[u8]) {
-        if self.current.len() + json.len() + 1 > self.current.capacity() {
-            if !self.current.is_empty() {
-                self.done
-                    .push(Bytes::from(std::mem::take(&mut self.current)));
-            }
-            self.current = Vec::with_capacity(CHUNK_BYTES.max(json.len() + 1));
+    /// Appends `json`; returns where it begins and how many bytes it took.
+    fn push(&mut self, json: &[u8]) -> (Mark, usize) {
+        let first = self.bufs.is_empty();
+        let need = json.len() + 1;
+        match self.bufs.last() {
+            Some(b) if b.len() + need <= b.capacity() => {}
+            _ => self.bufs.push(Vec::with_capacity(CHUNK_BYTES.max(need))),
         }
-        if self.any {
-            self.current.push(b',');
+        let at = self.bufs.len() - 1;
+        let buf = &mut self.bufs[at];
+        let mark = Mark(at, buf.len());
+        if !first {
+            buf.push(b',');
         }
-        self.current.extend_from_slice(json);
-        self.any = true;
+        buf.extend_from_slice(json);
+        (mark, buf.len() - mark.1)
     }
 
-    fn finish(mut self) -> Vec<Bytes> {
-        if !self.current.is_empty() {
-            self.done.push(Bytes::from(self.current));
+    /// Drops everything from `mark` on.
+    fn truncate(&mut self, mark: Mark) {
+        self.bufs.truncate(mark.0 + 1);
+        if let Some(b) = self.bufs.get_mut(mark.0) {
+            b.truncate(mark.1);
         }
-        self.done
+    }
+
+    fn finish(self) -> Vec<Bytes> {
+        self.bufs
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .map(Bytes::from)
+            .collect()
     }
 }
 
@@ -186,12 +200,14 @@ async fn walk<C: ConnectionTrait>(
 }
 
 /// The rows the walk picked, read by primary key, one statement per kind
-/// (and per 500 ids), each serialised straight to its wire JSON as it is
-/// read: id → JSON.
+/// (and per 500 ids) in the walk's order (baby, then version), each row
+/// serialised straight into its kind's list as it arrives. Returns where
+/// each entry went and its size.
 async fn read_rows(
     db: &sea_orm::DatabaseTransaction,
     picked: &[Walked],
-) -> Result<HashMap<Uuid, Vec<u8>>, ApiError> {
+    lists: &mut BTreeMap<&'static str, Chunked>,
+) -> Result<HashMap<Uuid, (Mark, usize)>, ApiError> {
     let mut out = HashMap::with_capacity(picked.len());
     for kind in KINDS.iter().copied() {
         let ids: Vec<Uuid> = picked
@@ -199,13 +215,19 @@ async fn read_rows(
             .filter(|w| w.kind == kind)
             .map(|w| w.id)
             .collect();
+        let list = lists.get_mut(kind.name()).ok_or(ApiError::Internal)?;
         for chunk in ids.chunks(500) {
             let q = Query::select()
                 .column(Asterisk)
                 .from(Alias::new(kind.name()))
                 .and_where(col("id").is_in(chunk.iter().copied()))
+                .order_by(Alias::new("baby_id"), Order::Asc)
+                .order_by(Alias::new("version"), Order::Asc)
                 .to_owned();
-            out.extend(kind.fetch_json(db, &q).await?);
+            let mut each = |id: Uuid, json: &[u8]| {
+                out.insert(id, list.push(json));
+            };
+            kind.fetch_json(db, &q, &mut each).await?;
         }
     }
     Ok(out)
@@ -354,37 +376,51 @@ pub async fn pull(
             next.insert(*baby, *counter);
         }
     }
-    let mut rows = read_rows(&txn, &picked).await?;
-    txn.commit().await?;
-
     // Each entry's JSON, as serialised from its row, goes into its kind's
-    // list in the walk's order (baby, then version), stopping at the byte
-    // budget; it is not copied again on its way out.
+    // list (in the walk's order: baby, then version); it is not copied
+    // again on its way out.
     let mut lists: BTreeMap<&'static str, Chunked> = KINDS
         .iter()
         .map(|k| (k.name(), Chunked::default()))
         .collect();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // The rows are read by primary key and sorted (a few hundred at a
+        // time): the walk's settings would turn that sort into a scan of
+        // the baby's whole index.
+        txn.execute_unprepared("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on")
+            .await?;
+    }
+    let placed = read_rows(&txn, &picked, &mut lists).await?;
+    txn.commit().await?;
+
+    // The page ends at the byte budget: each kind's list loses its entries
+    // from the first one past it.
     let mut bytes = 0usize;
     let mut entries = 0usize;
     let mut cut: Option<Uuid> = None;
     let mut last_included: BTreeMap<Uuid, i64> = BTreeMap::new();
+    let mut dropped: BTreeSet<&'static str> = BTreeSet::new();
     for w in &picked {
-        let json = rows.remove(&w.id).ok_or(ApiError::Internal)?;
-        if entries > 0 && bytes + json.len() > PAGE_BYTES {
+        let (mark, size) = *placed.get(&w.id).ok_or(ApiError::Internal)?;
+        if cut.is_none() && entries > 0 && bytes + size > PAGE_BYTES {
             cut = Some(w.baby);
-            break;
         }
-        bytes += json.len() + 1;
+        if cut.is_some() {
+            if dropped.insert(w.kind.name()) {
+                lists
+                    .get_mut(w.kind.name())
+                    .ok_or(ApiError::Internal)?
+                    .truncate(mark);
+            }
+            continue;
+        }
+        bytes += size;
         entries += 1;
         let at = next.entry(w.baby).or_default();
         *at = Ord::max(*at, w.version);
         last_included.insert(w.baby, w.version);
-        lists
-            .get_mut(w.kind.name())
-            .ok_or(ApiError::Internal)?
-            .push(&json);
     }
-    drop(rows);
+    drop(placed);
     let changes = lists.into_iter().map(|(k, l)| (k, l.finish())).collect();
     if let Some(baby) = cut {
         // The estimate fell short: everything from the cut on comes next time.
