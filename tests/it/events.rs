@@ -311,10 +311,14 @@ async fn open_streams_do_not_hold_up_sigterm(backend: Backend) {
         .expect("exits within 8 s");
     assert!(status.success(), "{status:?}");
     for s in &mut streams {
-        assert!(
-            s.next(Duration::from_secs(5)).await.is_none(),
-            "the stream ended"
-        );
+        // A stream opened before the instance's listener was up gets a
+        // second `ready` when it is (it may have missed a change); under
+        // load that can come just before the end. Anything else may not.
+        let mut next = s.next(Duration::from_secs(5)).await;
+        if next.as_ref().is_some_and(|(e, _)| e == "ready") {
+            next = s.next(Duration::from_secs(5)).await;
+        }
+        assert_eq!(next, None, "the stream ended");
     }
     eprintln!(
         "SIGTERM with 5 open streams: {} ms",
