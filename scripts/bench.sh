@@ -8,7 +8,8 @@
 #   scripts/bench.sh                      # U=8 C=8 B=50 T=20 PULL_ENTRIES=100000 HISTORY=5000000
 #   U=4 C=4 B=50 T=10 HISTORY=0 scripts/bench.sh    # smaller, no large-history runs
 #
-# Besides push, the pgbench ceiling (prepared statements) and the first
+# Besides push, the pgbench ceiling (prepared statements), pgbench running a
+# push's own statements (scripts/pgbench_push.py), and the first
 # sync, it measures on each database: the server's extra memory for a page of
 # 5,000 entries of 2,000-char notes (pull-memory), and, unless HISTORY=0,
 # push again after HISTORY entries were added to the log tables (another
@@ -126,6 +127,13 @@ measured pgbench pgbench -n -M prepared -c "$C" -j 2 -T "$T" -f "$work/pgbench.s
 tps=$(grep -E '^tps = ' "$OUT/pgbench.out" | head -1 | awk '{print $3}')
 echo "{\"tps\": $tps, \"rows_per_sec\": $(python3 -c "print($tps * $B)")}" > "$OUT/pgbench.json"
 
+echo "== pgbench: the statements of a push of $B creates, without babysync (scripts/pgbench_push.py)"
+python3 scripts/pgbench_push.py "$pg_url" "$B" > "$work/pgbench_push.sql"
+measured pgbench_push env PGOPTIONS="-c plan_cache_mode=force_custom_plan" \
+  pgbench -n -M prepared -c "$C" -j 2 -T "$T" -f "$work/pgbench_push.sql" "$pg_url"
+tps=$(grep -E '^tps = ' "$OUT/pgbench_push.out" | head -1 | awk '{print $3}')
+echo "{\"tps\": $tps, \"rows_per_sec\": $(python3 -c "print($tps * $B)")}" > "$OUT/pgbench_push.json"
+
 half=$(python3 -c "print(round($max_rate / 2, 1))")
 echo "== push at half the maximum rate: $half mutations/s"
 measured pg_push_half "$GEN" --url "$base" push -u "$U" -c "$C" -b "$B" -t "$T" --rate "$half"
@@ -178,9 +186,9 @@ out, pg_ready, sq_ready, U, C, B, T, H = sys.argv[1:]
 j = lambda name: json.load(open(os.path.join(out, name)))
 pg, pgh, pgp = j("pg_push.json"), j("pg_push_half.json"), j("pg_pull.json")
 sq, sqh, sqp = j("sqlite_push.json"), j("sqlite_push_half.json"), j("sqlite_pull.json")
-pb = j("pgbench.json")
+pb, pbp = j("pgbench.json"), j("pgbench_push.json")
 pgm, sqm = j("pg_pullmem.json"), j("sqlite_pullmem.json")
-names = ["pg_push", "pgbench", "pg_push_half", "pg_pull", "pg_pullmem", "sqlite_push", "sqlite_push_half", "sqlite_pull", "sqlite_pullmem"]
+names = ["pg_push", "pgbench", "pgbench_push", "pg_push_half", "pg_pull", "pg_pullmem", "sqlite_push", "sqlite_push_half", "sqlite_pull", "sqlite_pullmem"]
 if int(H) > 0:
     names += ["pg_hist_push", "pg_hist_push_half", "sqlite_hist_push", "sqlite_hist_push_half"]
 proc = {n: j(f"{n}.proc.json") for n in names}
@@ -196,6 +204,8 @@ print(f"| push latency p50 / p95 / p99 at max, ms | {pg['p50_ms']:.1f} / {pg['p9
 print(f"| push latency p99 at half rate, ms | {pgh['p99_ms']:.1f} (at {pgh['mutations_per_sec']:.0f}/s) | {sqh['p99_ms']:.1f} (at {sqh['mutations_per_sec']:.0f}/s) | ≤ 50 |")
 print(f"| pgbench ceiling, rows/s ({B}-row upserts, prepared) | {pb['rows_per_sec']:.0f} | — | |")
 print(f"| push ÷ pgbench | {ratio:.2f} | — | ≥ 0.5 (stretch 0.8) |")
+print(f"| pgbench running a push's own statements, mutations/s | {pbp['rows_per_sec']:.0f} | — | |")
+print(f"| push ÷ that | {pg['mutations_per_sec'] / pbp['rows_per_sec']:.2f} | — | |")
 print(f"| errors / verified | {pg['errors']} / {pg['verified']} | {sq['errors']} / {sq['verified']} | 0 / true |")
 print(f"| first sync of {pgp['entries']} entries, entries/s | {pgp['entries_per_sec']:.0f} | {sqp['entries_per_sec']:.0f} | ≥ 100000 |")
 print(f"| pull of a page of 2,000-char notes: entries / bytes | {pgm['page_entries']} / {pgm['page_bytes']} | {sqm['page_entries']} / {sqm['page_bytes']} | |")
@@ -208,7 +218,8 @@ if int(H) > 0:
 print(f"| ready after start, ms | {pg_ready} | {sq_ready} | ≤ 500 |")
 print(f"| CPU s during max push: server / database / generator | {proc['pg_push']['server_cpu_secs']} / {proc['pg_push']['database_cpu_secs']} / {proc['pg_push']['generator_cpu_secs']} | {proc['sqlite_push']['server_cpu_secs']} / — / {proc['sqlite_push']['generator_cpu_secs']} | |")
 print(f"| CPU s during pgbench: database / pgbench | {proc['pgbench']['database_cpu_secs']} / {proc['pgbench']['generator_cpu_secs']} | — | |")
-json.dump({"pg_push": pg, "pg_push_half": pgh, "pg_pull": pgp, "pgbench": pb, "sqlite_push": sq, "sqlite_push_half": sqh,
+print(f"| CPU s during pgbench of a push's statements: database / pgbench | {proc['pgbench_push']['database_cpu_secs']} / {proc['pgbench_push']['generator_cpu_secs']} | — | |")
+json.dump({"pg_push": pg, "pg_push_half": pgh, "pg_pull": pgp, "pgbench": pb, "pgbench_push": pbp, "sqlite_push": sq, "sqlite_push_half": sqh,
            "sqlite_pull": sqp, "pg_pullmem": pgm, "sqlite_pullmem": sqm, "proc": proc, "ratio": ratio, "ready_ms": {"postgres": float(pg_ready), "sqlite": float(sq_ready)}},
           open(os.path.join(out, "results.json"), "w"), indent=1)
 PY
