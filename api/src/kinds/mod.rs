@@ -654,16 +654,15 @@ impl<K: LogKind> KindOps for Registered<K> {
         each: &'a mut (dyn FnMut(Uuid, &[u8]) + Send),
     ) -> BoxFuture<'a, Result<(), DbErr>> {
         Box::pin(async move {
-            use futures_util::TryStreamExt;
             let id = <K::Entity as EntityTrait>::Column::iter()
                 .find(|c| IdenStatic::as_str(c) == "id")
                 .ok_or_else(|| DbErr::Type(format!("{}: no id column", K::NAME)))?;
             let stmt = db.get_database_backend().build(query);
-            // Row by row, through one buffer: only one row, its model and
-            // its JSON are alive at a time.
-            let mut rows = K::Entity::find().from_raw_sql(stmt).stream(db).await?;
+            // The rows at once (streaming them one by one cost a thread
+            // hand-off per row on SQLite), then each model through one buffer.
+            let models = K::Entity::find().from_raw_sql(stmt).all(db).await?;
             let mut json = Vec::with_capacity(4096);
-            while let Some(m) = rows.try_next().await? {
+            for m in models {
                 let sea_orm::Value::Uuid(Some(key)) = ModelTrait::get(&m, id) else {
                     return Err(DbErr::Type(format!("{}: an entry without id", K::NAME)));
                 };

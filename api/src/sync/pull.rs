@@ -20,7 +20,7 @@ use entity::{server_settings, sync_clients};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set,
     prelude::Uuid,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType},
+    sea_query::{Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, UnionType},
 };
 use serde::Serialize;
 
@@ -64,6 +64,9 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     let row = find().one(db).await?.ok_or(ApiError::Internal)?;
     hex::decode(row.value).map_err(|_| ApiError::Internal)
 }
+
+/// Rows read by one statement of a pull's page.
+const READ_ROWS: usize = 256;
 
 /// The size of the buffers a page's entries are copied into on their way out.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -199,10 +202,12 @@ async fn walk<C: ConnectionTrait>(
         .collect()
 }
 
-/// The rows the walk picked, read by primary key, one statement per kind
-/// (and per 500 ids) in the walk's order (baby, then version), each row
-/// serialised straight into its kind's list as it arrives. Returns where
-/// each entry went and its size.
+/// The rows the walk picked, one statement per kind, serialised straight
+/// into their kind's list as they arrive, in the walk's order (baby, then
+/// version). The walk is exhaustive per baby (every change between the
+/// cursor and its last pick), so each kind's rows of a baby are one range of
+/// its `(baby_id, version)` index: no list of ids to look up one by one.
+/// Returns where each entry went and its size.
 async fn read_rows(
     db: &sea_orm::DatabaseTransaction,
     picked: &[Walked],
@@ -210,17 +215,39 @@ async fn read_rows(
 ) -> Result<HashMap<Uuid, (Mark, usize)>, ApiError> {
     let mut out = HashMap::with_capacity(picked.len());
     for kind in KINDS.iter().copied() {
-        let ids: Vec<Uuid> = picked
-            .iter()
-            .filter(|w| w.kind == kind)
-            .map(|w| w.id)
-            .collect();
+        // Ranges (baby, first version, last version) of this kind's rows in
+        // the page, at most READ_ROWS rows to a statement: the rows of one
+        // statement are alive at once, so a page of long notes is read in
+        // parts.
+        let mut batches: Vec<Vec<(Uuid, i64, i64)>> = vec![];
+        let mut rows_in_batch = READ_ROWS;
+        for w in picked.iter().filter(|w| w.kind == kind) {
+            if rows_in_batch == READ_ROWS {
+                batches.push(vec![]);
+                rows_in_batch = 0;
+            }
+            let batch = batches.last_mut().ok_or(ApiError::Internal)?;
+            match batch.last_mut() {
+                Some((baby, _, last)) if *baby == w.baby => *last = w.version,
+                _ => batch.push((w.baby, w.version, w.version)),
+            }
+            rows_in_batch += 1;
+        }
         let list = lists.get_mut(kind.name()).ok_or(ApiError::Internal)?;
-        for chunk in ids.chunks(500) {
+        for batch in batches {
+            let mut any = Condition::any();
+            for (baby, first, last) in batch {
+                any = any.add(
+                    Condition::all()
+                        .add(col("baby_id").eq(baby))
+                        .add(col("version").gte(first))
+                        .add(col("version").lte(last)),
+                );
+            }
             let q = Query::select()
                 .column(Asterisk)
                 .from(Alias::new(kind.name()))
-                .and_where(col("id").is_in(chunk.iter().copied()))
+                .cond_where(any)
                 .order_by(Alias::new("baby_id"), Order::Asc)
                 .order_by(Alias::new("version"), Order::Asc)
                 .to_owned();
