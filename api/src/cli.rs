@@ -121,14 +121,17 @@ pub fn run() -> ExitCode {
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core),
 /// and sqlx-sqlite runs a thread per connection: freed memory then sits in
-/// many arenas. Two are plenty for this server and keep its RSS low (see
-/// docs/PERFORMANCE.md). `MALLOC_ARENA_MAX` in the environment still wins.
+/// many arenas, each keeping its own. One arena: what one request freed the
+/// next reuses, whichever thread it runs on. Measured (docs/PERFORMANCE.md):
+/// a pull of a page of long notes takes 1.2x the page in extra RSS with one
+/// arena and 1.8-2.3x with two; push throughput is 8-15 % lower. Set
+/// `MALLOC_ARENA_MAX` in the environment to choose otherwise.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: called before the runtime starts any other thread.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

@@ -65,8 +65,9 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     hex::decode(row.value).map_err(|_| ApiError::Internal)
 }
 
-/// Rows read by one statement of a pull's page.
+/// Rows, and estimated bytes, read by one statement of a pull's page.
 const READ_ROWS: usize = 256;
+const READ_BYTES: i64 = 256 * 1024;
 
 /// The size of the buffers a page's entries are copied into on their way out.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -216,16 +217,17 @@ async fn read_rows(
     let mut out = HashMap::with_capacity(picked.len());
     for kind in KINDS.iter().copied() {
         // Ranges (baby, first version, last version) of this kind's rows in
-        // the page, at most READ_ROWS rows to a statement: the rows of one
-        // statement are alive at once, so a page of long notes is read in
-        // parts.
+        // the page, at most READ_ROWS rows and about READ_BYTES to a
+        // statement: the rows of one statement are alive at once, so a page
+        // of long notes is read in small parts.
         let mut batches: Vec<Vec<(Uuid, i64, i64)>> = vec![];
-        let mut rows_in_batch = READ_ROWS;
+        let (mut rows_in_batch, mut bytes_in_batch) = (READ_ROWS, 0i64);
         for w in picked.iter().filter(|w| w.kind == kind) {
-            if rows_in_batch == READ_ROWS {
+            if rows_in_batch == READ_ROWS || bytes_in_batch + w.bytes > READ_BYTES {
                 batches.push(vec![]);
-                rows_in_batch = 0;
+                (rows_in_batch, bytes_in_batch) = (0, 0);
             }
+            bytes_in_batch += w.bytes;
             let batch = batches.last_mut().ok_or(ApiError::Internal)?;
             match batch.last_mut() {
                 Some((baby, _, last)) if *baby == w.baby => *last = w.version,
