@@ -60,15 +60,25 @@ async function pending(r: Rep): Promise<number> {
   return (await r.rep.experimentalPendingMutations()).length;
 }
 
-/** Push, pull, and wait until Replicache has no pending mutation left. */
+/**
+ * Push, pull, and wait until Replicache has no pending mutation left and a
+ * further pull changes nothing. The second condition matters with small
+ * pages: the first page's lastMutationId already acknowledges the pushed
+ * mutations (so Replicache drops their optimistic entries) while the entries
+ * themselves come in the next pages (hasMore).
+ */
 async function settle(r: Rep): Promise<void> {
   await r.rep.push({ now: true });
   await r.rep.pull({ now: true });
   const deadline = Date.now() + 10_000;
-  while ((await pending(r)) > 0) {
-    if (Date.now() > deadline) throw new Error(`still ${await pending(r)} pending`);
+  let before = JSON.stringify(await scan(r));
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`still ${await pending(r)} pending, or pages to pull`);
     await r.rep.pull({ now: true });
     await new Promise((res) => setTimeout(res, 20));
+    const after = JSON.stringify(await scan(r));
+    if ((await pending(r)) === 0 && after === before) return;
+    before = after;
   }
 }
 
