@@ -190,7 +190,9 @@ impl Kind {
         self.0.upsert_sql(param)
     }
 
-    /// Inserts or updates these entries (in wire form) in one statement per chunk.
+    /// SQLite: inserts or updates these entries (the kind's models) in one
+    /// statement per chunk. PostgreSQL writes with [`Kind::upsert_sql`]
+    /// inside a push's one write statement.
     pub async fn upsert(
         self,
         txn: &DatabaseTransaction,
