@@ -481,15 +481,21 @@ async fn store_pg(
         expected.push(rows.len() as u64);
     }
     let writes = parts.len();
+    // The counters: driven by the babies' primary key (`id = ANY(...)`), so
+    // that the update never scans `babies`, however many there are (a join
+    // with the JSON rows was planned as a hash join over all of them).
+    let ids: Vec<String> = counters.keys().map(Uuid::to_string).collect();
     let counters: Vec<serde_json::Value> = counters
         .iter()
         .map(|(b, c)| serde_json::json!({"id": b, "c": c}))
         .collect();
     values.push(json(counters.as_slice())?.into());
+    values.push(format!("{{{}}}", ids.join(",")).into());
     parts.push(format!(
-        "c AS (UPDATE \"babies\" SET \"change_counter\" = x.c \
-         FROM json_to_recordset(${}::json) AS x(id uuid, c int8) \
-         WHERE \"babies\".\"id\" = x.id RETURNING 1)",
+        "c AS (UPDATE \"babies\" SET \"change_counter\" = \
+         (SELECT x.c FROM json_to_recordset(${}::json) AS x(id uuid, c int8) WHERE x.id = \"babies\".\"id\") \
+         WHERE \"babies\".\"id\" = ANY(${}::uuid[]) RETURNING 1)",
+        values.len() - 1,
         values.len()
     ));
     values.extend([client.last.into(), client.at.into(), client.id.into()]);
