@@ -862,7 +862,80 @@ async fn concurrent_pushes_from_two_processes(backend: Backend) {
     }
 }
 
+/// The statement that moves a baby's change counter looks the baby up by its
+/// primary key, however many babies there are (20,000 here, never analyzed):
+/// a push's cost must not grow with the number of families.
+async fn the_counter_update_never_scans_every_baby(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (app, statements) = spawn_recording_app(backend).await;
+    let alice = app.token("alice");
+    let baby = baby_id(&app, &alice, "Ada").await;
+    let many = match app.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "INSERT INTO babies (id, name, birth_date, gender, change_counter, created_at, updated_at, archived_at) \
+             SELECT gen_random_uuid(), 'x', NULL, NULL, 0, now(), now(), NULL FROM generate_series(1, 20000)"
+        }
+        _ => {
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 20000) \
+             INSERT INTO babies (id, name, birth_date, gender, change_counter, created_at, updated_at, archived_at) \
+             SELECT randomblob(16), 'x', NULL, NULL, 0, created_at, updated_at, NULL FROM g, \
+             (SELECT created_at, updated_at FROM babies LIMIT 1)"
+        }
+    };
+    app.db.execute_unprepared(many).await.unwrap();
+    statements.lock().unwrap().clear();
+    let r = push(
+        &app,
+        &alice,
+        Uuid::new_v4(),
+        vec![feed(1, Uuid::new_v4(), &baby)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let update: Vec<Statement> = statements
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.sql.contains("UPDATE \"babies\"") && s.sql.contains("change_counter"))
+        .cloned()
+        .collect();
+    assert_eq!(update.len(), 1, "one statement moves the counter");
+    let backend = app.db.get_database_backend();
+    let explain = match backend {
+        sea_orm::DbBackend::Postgres => format!("EXPLAIN {}", update[0].sql),
+        _ => format!("EXPLAIN QUERY PLAN {}", update[0].sql),
+    };
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            explain,
+            update[0].values.clone().unwrap(),
+        ))
+        .await
+        .unwrap();
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.try_get::<String>("", "QUERY PLAN")
+                .or_else(|_| r.try_get::<String>("", "detail"))
+                .unwrap()
+        })
+        .collect();
+    let plan = plan.join("\n");
+    let scans_babies = plan.contains("Seq Scan on babies") || plan.contains("SCAN babies");
+    assert!(
+        !scans_babies,
+        "the counter update reads babies by key:\n{plan}"
+    );
+    assert!(
+        plan.contains("babies_pkey") || plan.contains("SEARCH babies"),
+        "{plan}"
+    );
+}
+
 both!(
+    the_counter_update_never_scans_every_baby,
     create_update_delete_each_entity,
     replay_is_all_duplicate_and_changes_nothing,
     a_gap_is_409_and_applies_nothing,
