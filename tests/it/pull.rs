@@ -567,7 +567,131 @@ async fn pull_uses_the_version_index(backend: Backend) {
     }
 }
 
+/// The entries a pull sends are written by the server from each row's text
+/// (not from the entity's model): they are exactly what serde makes of the
+/// model read from the same row, for every kind, every enum value, nulls,
+/// bounds, hostile text, other offsets, updates and deletes.
+async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
+    use entity::enums::{FeedMethod, NappyColour, NappyConsistency, NappyType, Side};
+    use sea_orm::EntityTrait;
+
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let hostile =
+        "quote \" back \\ slash / new\nline\ttab \u{1}\u{1e}\u{1f}\u{7f} é 😀 \u{2028} null";
+    let mut mutations = vec![];
+    let mut mid = 0;
+    let mut next = |kind: &str, data: Value| {
+        mid += 1;
+        let id = Uuid::new_v4();
+        let mut data = data;
+        data["id"] = json!(id);
+        data["babyId"] = json!(baby);
+        create(mid, kind, data)
+    };
+    for (i, m) in FeedMethod::NAMES.iter().enumerate() {
+        mutations.push(next(
+            "feed_log",
+            json!({"method": m, "startedAt": "1900-01-01T00:00:00.000Z"}),
+        ));
+        mutations.push(next("feed_log", json!({
+            "method": m, "startedAt": "2026-11-20T12:35:00.999+05:30",
+            "endedAt": "2026-11-20T07:25:00.1Z", "durationMinutes": i, "amountMl": ([0, 2000, 7][i % 3]),
+            "isEstimated": i % 2 == 0, "estimatedSource": hostile, "endSide": Side::NAMES[i % Side::NAMES.len()],
+            "notes": hostile,
+        })));
+    }
+    mutations.push(next("sleep_log", json!({"startedAt": T0})));
+    mutations.push(next("sleep_log", json!({"startedAt": T0, "endedAt": "2026-11-20T09:00:00.010Z", "durationMinutes": 0, "notes": ""})));
+    for (i, t) in NappyType::NAMES.iter().enumerate() {
+        mutations.push(next("nappy_log", json!({
+            "startedAt": T0, "type": t, "colour": NappyColour::NAMES[i % NappyColour::NAMES.len()],
+            "consistency": NappyConsistency::NAMES[i % NappyConsistency::NAMES.len()], "notes": "null",
+        })));
+    }
+    for (i, c) in NappyColour::NAMES
+        .iter()
+        .chain(NappyConsistency::NAMES)
+        .enumerate()
+    {
+        let mut data =
+            json!({"startedAt": T0, "type": NappyType::NAMES[i % NappyType::NAMES.len()]});
+        data[if NappyColour::NAMES.contains(c) {
+            "colour"
+        } else {
+            "consistency"
+        }] = json!(c);
+        mutations.push(next("nappy_log", data));
+    }
+    // An update that clears fields, and a delete (a tombstone).
+    let first = Uuid::parse_str(mutations[1]["data"]["id"].as_str().unwrap()).unwrap();
+    let n = mutations.len() as i64;
+    mutations.push(update(
+        n + 1,
+        "feed_log",
+        json!({"id": first, "notes": null, "endSide": null, "amountMl": 1}),
+    ));
+    let gone = Uuid::parse_str(mutations[0]["data"]["id"].as_str().unwrap()).unwrap();
+    mutations.push(delete(n + 2, "feed_log", gone));
+    let count = mutations.len();
+    let r = push(&app, &alice, Uuid::new_v4(), mutations).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == "applied"),
+        "{}",
+        r.text
+    );
+
+    let r = pull(&app, &alice, Uuid::new_v4(), None, Some(5000)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut compared = 0;
+    for (kind, entry) in try_entries(&r).unwrap() {
+        let id = Uuid::parse_str(entry["id"].as_str().unwrap()).unwrap();
+        let model = match kind {
+            "feed_log" => serde_json::to_value(
+                entity::feed_log::Entity::find_by_id(id)
+                    .one(&app.db)
+                    .await
+                    .unwrap(),
+            ),
+            "sleep_log" => serde_json::to_value(
+                entity::sleep_log::Entity::find_by_id(id)
+                    .one(&app.db)
+                    .await
+                    .unwrap(),
+            ),
+            "nappy_log" => serde_json::to_value(
+                entity::nappy_log::Entity::find_by_id(id)
+                    .one(&app.db)
+                    .await
+                    .unwrap(),
+            ),
+            other => panic!("a kind this test does not know: {other}"),
+        }
+        .unwrap();
+        assert_eq!(entry, &model, "{kind}");
+        compared += 1;
+    }
+    assert_eq!(
+        compared,
+        count - 2,
+        "every entry once (the update and the delete change two)"
+    );
+    let text = r.text.as_str();
+    assert!(
+        text.contains(r#""startedAt":"2026-11-20T07:05:00.999Z""#),
+        "offsets become UTC, milliseconds kept"
+    );
+    assert!(text.contains(r#""startedAt":"1900-01-01T00:00:00.000Z""#));
+    assert!(text.contains(r#""endedAt":"2026-11-20T07:25:00.100Z""#));
+    assert!(text.contains(r#""notes":"null""#) && text.contains(r#""notes":"""#));
+}
+
 both!(
+    pulled_entries_are_what_the_models_serialise,
     pull_uses_the_version_index,
     first_sync_sends_everything,
     incremental_sync_after_another_caregivers_pushes,

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod fields;
 pub mod nappy;
 pub mod sleep;
+pub mod wire_sql;
 
 use std::{
     any::Any,
@@ -27,8 +28,8 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ColumnType, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, IdenStatic, IntoActiveModel, Iterable, ModelTrait, prelude::Uuid,
+    ActiveModelTrait, ColumnTrait, ColumnType, ConnectionTrait, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable, ModelTrait, prelude::Uuid,
     sea_query::SelectStatement,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -41,6 +42,7 @@ use utoipa::{
 use crate::{error::ApiError, sync::validate::Rejection};
 
 use self::fields::{Change, Set, Text, Timestamp};
+pub use self::wire_sql::RowFormat;
 
 /// Every kind, in the order the protocol lists them.
 pub static KINDS: &[Kind] = &[
@@ -149,11 +151,6 @@ impl Kind {
         Ok(entry)
     }
 
-    /// Columns that hold text (what makes an entry large).
-    pub fn text_columns(self) -> Vec<&'static str> {
-        self.0.text_columns()
-    }
-
     /// The table's columns as the entity declares them: name, type, nullable.
     pub fn columns(self) -> Vec<(&'static str, ColumnType, bool)> {
         self.0.columns()
@@ -173,15 +170,31 @@ impl Kind {
             .map_err(|e| DbErr::Type(format!("{}: {e}", self.name())))
     }
 
-    /// Runs `query` (a `SELECT *` from the kind's table) and hands each row,
-    /// as it arrives, serialised to its wire JSON, to `each` (id, JSON).
-    pub async fn fetch_json(
+    /// How the kind's rows are read for a pull, as one text each (see
+    /// [`wire_sql`]): the SQL expression for `backend`, and the format that
+    /// turns such a text into the entry's wire JSON.
+    pub fn row_text(
         self,
-        db: &DatabaseTransaction,
-        query: &SelectStatement,
-        each: &mut (dyn FnMut(Uuid, &[u8]) + Send),
-    ) -> Result<(), DbErr> {
-        self.0.fetch_json(db, query, each).await
+        backend: DbBackend,
+    ) -> Result<(&'static str, &'static RowFormat), ApiError> {
+        type Made = Result<(RowFormat, [String; 2]), String>;
+        static ALL: OnceLock<HashMap<&'static str, Made>> = OnceLock::new();
+        let all = ALL.get_or_init(|| KINDS.iter().map(|k| (k.name(), k.0.row_text())).collect());
+        match all.get(self.name()) {
+            Some(Ok((format, [sqlite, pg]))) => Ok((
+                if backend == DbBackend::Postgres {
+                    pg
+                } else {
+                    sqlite
+                },
+                format,
+            )),
+            Some(Err(e)) => {
+                tracing::error!(kind = self.name(), error = %e, "no row text for the kind");
+                Err(ApiError::Internal)
+            }
+            None => Err(ApiError::Internal),
+        }
     }
 
     /// PostgreSQL: the kind's upsert of the rows given as a JSON array in
@@ -512,7 +525,6 @@ trait KindOps: Send + Sync {
     fn field_names(&self) -> Vec<String>;
     fn parse_own(&self, own: Map<String, Value>) -> Result<Map<String, Value>, Rejection>;
     fn complete(&self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection>;
-    fn text_columns(&self) -> Vec<&'static str>;
     fn columns(&self) -> Vec<(&'static str, ColumnType, bool)>;
     fn fetch<'a>(
         &'a self,
@@ -524,12 +536,7 @@ trait KindOps: Send + Sync {
         txn: &'a DatabaseTransaction,
         rows: Vec<Box<dyn Entry>>,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
-    fn fetch_json<'a>(
-        &'a self,
-        db: &'a DatabaseTransaction,
-        query: &'a SelectStatement,
-        each: &'a mut (dyn FnMut(Uuid, &[u8]) + Send),
-    ) -> BoxFuture<'a, Result<(), DbErr>>;
+    fn row_text(&self) -> Result<(RowFormat, [String; 2]), String>;
     fn upsert_sql(&self, param: usize) -> Result<String, ApiError>;
     fn schemas(&self, out: &mut Vec<(String, RefOr<Schema>)>);
     fn schema_names(&self) -> (String, String);
@@ -580,18 +587,6 @@ impl<K: LogKind> KindOps for Registered<K> {
             }
         };
         Ok(Box::new(model))
-    }
-
-    fn text_columns(&self) -> Vec<&'static str> {
-        <K::Entity as EntityTrait>::Column::iter()
-            .filter(|c| {
-                matches!(
-                    c.def().get_column_type(),
-                    ColumnType::Text | ColumnType::String(_)
-                )
-            })
-            .map(|c| IdenStatic::as_str(&c))
-            .collect()
     }
 
     fn columns(&self) -> Vec<(&'static str, ColumnType, bool)> {
@@ -649,31 +644,10 @@ impl<K: LogKind> KindOps for Registered<K> {
         upsert_json_sql::<K::Entity>(param)
     }
 
-    fn fetch_json<'a>(
-        &'a self,
-        db: &'a DatabaseTransaction,
-        query: &'a SelectStatement,
-        each: &'a mut (dyn FnMut(Uuid, &[u8]) + Send),
-    ) -> BoxFuture<'a, Result<(), DbErr>> {
-        Box::pin(async move {
-            let id = <K::Entity as EntityTrait>::Column::iter()
-                .find(|c| IdenStatic::as_str(c) == "id")
-                .ok_or_else(|| DbErr::Type(format!("{}: no id column", K::NAME)))?;
-            let stmt = db.get_database_backend().build(query);
-            // The rows at once (streaming them one by one cost a thread
-            // hand-off per row on SQLite), then each model through one buffer.
-            let models = K::Entity::find().from_raw_sql(stmt).all(db).await?;
-            let mut json = Vec::with_capacity(4096);
-            for m in models {
-                let sea_orm::Value::Uuid(Some(key)) = ModelTrait::get(&m, id) else {
-                    return Err(DbErr::Type(format!("{}: an entry without id", K::NAME)));
-                };
-                json.clear();
-                serde_json::to_writer(&mut json, &m).map_err(|e| DbErr::Type(e.to_string()))?;
-                each(key, &json);
-            }
-            Ok(())
-        })
+    fn row_text(&self) -> Result<(RowFormat, [String; 2]), String> {
+        let format = RowFormat::of::<K::Entity>()?;
+        let sql = [DbBackend::Sqlite, DbBackend::Postgres].map(|b| format.sql::<K::Entity>(b));
+        Ok((format, sql))
     }
 
     fn schemas(&self, out: &mut Vec<(String, RefOr<Schema>)>) {
@@ -706,7 +680,6 @@ mod tests {
         for k in KINDS {
             assert_eq!(Kind::parse(k.name()), Some(*k));
             assert!(!k.own_fields().is_empty());
-            assert!(k.text_columns().contains(&"notes"));
         }
         assert_eq!(
             Kind::names_for_message(),

@@ -4,9 +4,9 @@
 //! Its cost grows with what it returns, not with how many babies the user
 //! has: the babies' change counters (read with the user's access rows) say
 //! which babies changed since the cursor; only those are walked, one
-//! fixed-shape statement each, until the page is full (`limit` entries or
-//! about [`PAGE_BYTES`] of JSON); then one read per kind fetches exactly the
-//! page's rows by primary key.
+//! fixed-shape statement each (index only), until the page has `limit`
+//! entries; then the picked rows are read as JSON the database makes, a
+//! window at a time, until [`PAGE_BYTES`] of JSON.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -65,9 +65,9 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     hex::decode(row.value).map_err(|_| ApiError::Internal)
 }
 
-/// Rows, and estimated bytes, read by one statement of a pull's page.
+/// The picks of a page read together (at most this many rows of one
+/// statement alive at once: an entry's JSON is at most a few KiB).
 const READ_ROWS: usize = 256;
-const READ_BYTES: i64 = 256 * 1024;
 
 /// The size of the buffers a page's entries are copied into on their way out.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -121,44 +121,24 @@ impl Chunked {
 
 /// A page holds at most this many bytes of entries' JSON beyond its first entry.
 pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
-/// An entry's JSON without its free text, a generous estimate.
-const ENTRY_BYTES: i64 = 600;
 
-/// One change found by the walk: which row, and its estimated size.
+/// One change found by the walk: which row (a baby's versions are unique
+/// over every kind).
 struct Walked {
     kind: Kind,
-    id: Uuid,
     baby: Uuid,
     version: i64,
-    bytes: i64,
 }
 
 fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
-/// Bytes of a row's free text, as the database counts them.
-fn text_bytes(backend: DbBackend, kind: Kind) -> Expr {
-    let column = |c: &str| match backend {
-        DbBackend::Postgres => format!("COALESCE(OCTET_LENGTH({c}), 0)"),
-        _ => format!("COALESCE(LENGTH(CAST({c} AS BLOB)), 0)"),
-    };
-    let sum: Vec<String> = kind.text_columns().iter().map(|c| column(c)).collect();
-    let sum = if sum.is_empty() {
-        vec!["0".to_owned()]
-    } else {
-        sum
-    };
-    Expr::cust(format!(
-        "CAST({ENTRY_BYTES} + {} AS BIGINT)",
-        sum.join(" + ")
-    ))
-}
-
 /// The next `limit` changes of one baby after `seen`, over every kind, in
 /// version order: one statement whose branches each walk one table's
-/// (baby_id, version) index and stop after `limit` rows. Its shape is fixed
-/// (one branch per kind), whatever the number of babies the user has.
+/// (baby_id, version) index (and nothing else: the index covers it) and stop
+/// after `limit` rows. Its shape is fixed (one branch per kind), whatever
+/// the number of babies the user has.
 async fn walk<C: ConnectionTrait>(
     db: &C,
     baby: Uuid,
@@ -169,9 +149,7 @@ async fn walk<C: ConnectionTrait>(
     let mut parts = KINDS.iter().enumerate().map(|(i, kind)| {
         let branch = Query::select()
             .expr_as(Expr::cust(i.to_string()), Alias::new("k"))
-            .column(Alias::new("id"))
             .column(Alias::new("version"))
-            .expr_as(text_bytes(backend, *kind), Alias::new("bytes"))
             .from(Alias::new(kind.name()))
             .and_where(col("baby_id").eq(baby))
             .and_where(col("version").gt(seen))
@@ -188,57 +166,87 @@ async fn walk<C: ConnectionTrait>(
         q.union(UnionType::All, p);
     }
     q.order_by(Alias::new("version"), Order::Asc).limit(limit);
-    let rows = db.query_all_raw(backend.build(&q)).await?;
-    rows.iter()
-        .map(|row| {
-            let k: i32 = row.try_get("", "k")?;
-            Ok(Walked {
-                kind: *KINDS.get(k as usize).ok_or(ApiError::Internal)?,
-                id: row.try_get("", "id")?,
-                baby,
-                version: row.try_get("", "version")?,
-                bytes: row.try_get("", "bytes")?,
-            })
-        })
-        .collect()
+    // The picks come back as one text, `k version,k version,…`: one value
+    // for the whole walk instead of a row (and on SQLite a hand-over from
+    // the database's thread) per pick.
+    let list = Query::select()
+        .expr_as(
+            Expr::cust(concat_agg(backend, "k || ' ' || version", "','")),
+            Alias::new("picks"),
+        )
+        .from_subquery(q, Alias::new("w"))
+        .to_owned();
+    let picks: Option<String> = match db.query_one_raw(backend.build(&list)).await? {
+        Some(row) => row.try_get("", "picks")?,
+        None => None,
+    };
+    let mut out = vec![];
+    for pick in picks.as_deref().unwrap_or_default().split_terminator(',') {
+        let (k, version) = pick.split_once(' ').ok_or(ApiError::Internal)?;
+        let k: usize = k.parse().map_err(|_| ApiError::Internal)?;
+        out.push(Walked {
+            kind: *KINDS.get(k).ok_or(ApiError::Internal)?,
+            baby,
+            version: version.parse().map_err(|_| ApiError::Internal)?,
+        });
+    }
+    out.sort_unstable_by_key(|w| w.version);
+    Ok(out)
 }
 
-/// The rows the walk picked, one statement per kind, serialised straight
-/// into their kind's list as they arrive, in the walk's order (baby, then
-/// version). The walk is exhaustive per baby (every change between the
-/// cursor and its last pick), so each kind's rows of a baby are one range of
-/// its `(baby_id, version)` index: no list of ids to look up one by one.
-/// Returns where each entry went and its size.
+/// An aggregate that joins the texts `expr` of a group's rows with `sep`
+/// (a SQL literal), in no particular order.
+fn concat_agg(backend: DbBackend, expr: &str, sep: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("string_agg(CAST({expr} AS TEXT), {sep})"),
+        _ => format!("group_concat({expr}, {sep})"),
+    }
+}
+
+/// A newline as a SQL literal.
+fn newline(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "E'\\n'",
+        _ => "char(10)",
+    }
+}
+
+/// Where an entry's JSON went in its kind's list, and its size.
+type Placed = HashMap<(Uuid, i64), (Mark, usize)>;
+
+/// The rows the walk picked, as their wire JSON made by the database
+/// ([`Kind::row_text`]), appended to their kind's list in the walk's
+/// order (baby, then version), [`READ_ROWS`] picks at a time: one statement
+/// per kind and window, so that the rows alive at once stay few whatever
+/// their size. The walk is exhaustive per baby (every change between the
+/// cursor and its last pick), so each kind's rows of a baby in a window are
+/// one range of its `(baby_id, version)` index. Reading stops once the
+/// page's byte budget is spent; the picks left unread are past the page.
 async fn read_rows(
     db: &sea_orm::DatabaseTransaction,
     picked: &[Walked],
     lists: &mut BTreeMap<&'static str, Chunked>,
-) -> Result<HashMap<Uuid, (Mark, usize)>, ApiError> {
+) -> Result<Placed, ApiError> {
+    let backend = db.get_database_backend();
     let mut out = HashMap::with_capacity(picked.len());
-    for kind in KINDS.iter().copied() {
-        // Ranges (baby, first version, last version) of this kind's rows in
-        // the page, at most READ_ROWS rows and about READ_BYTES to a
-        // statement: the rows of one statement are alive at once, so a page
-        // of long notes is read in small parts.
-        let mut batches: Vec<Vec<(Uuid, i64, i64)>> = vec![];
-        let (mut rows_in_batch, mut bytes_in_batch) = (READ_ROWS, 0i64);
-        for w in picked.iter().filter(|w| w.kind == kind) {
-            if rows_in_batch == READ_ROWS || bytes_in_batch + w.bytes > READ_BYTES {
-                batches.push(vec![]);
-                (rows_in_batch, bytes_in_batch) = (0, 0);
-            }
-            bytes_in_batch += w.bytes;
-            let batch = batches.last_mut().ok_or(ApiError::Internal)?;
-            match batch.last_mut() {
-                Some((baby, _, last)) if *baby == w.baby => *last = w.version,
-                _ => batch.push((w.baby, w.version, w.version)),
-            }
-            rows_in_batch += 1;
+    let mut bytes = 0usize;
+    for window in picked.chunks(READ_ROWS) {
+        if bytes > PAGE_BYTES {
+            break;
         }
-        let list = lists.get_mut(kind.name()).ok_or(ApiError::Internal)?;
-        for batch in batches {
+        for kind in KINDS.iter().copied() {
+            let mut ranges: Vec<(Uuid, i64, i64)> = vec![];
+            for w in window.iter().filter(|w| w.kind == kind) {
+                match ranges.last_mut() {
+                    Some((baby, _, last)) if *baby == w.baby => *last = w.version,
+                    _ => ranges.push((w.baby, w.version, w.version)),
+                }
+            }
+            if ranges.is_empty() {
+                continue;
+            }
             let mut any = Condition::any();
-            for (baby, first, last) in batch {
+            for (baby, first, last) in ranges.iter().copied() {
                 any = any.add(
                     Condition::all()
                         .add(col("baby_id").eq(baby))
@@ -246,17 +254,40 @@ async fn read_rows(
                         .add(col("version").lte(last)),
                 );
             }
+            // The rows as one text, a row's text (see `RowFormat`) a line.
+            let (row_sql, format) = kind.row_text(backend)?;
             let q = Query::select()
-                .column(Asterisk)
+                .expr_as(
+                    Expr::cust(concat_agg(backend, row_sql, newline(backend))),
+                    Alias::new("rows"),
+                )
                 .from(Alias::new(kind.name()))
                 .cond_where(any)
-                .order_by(Alias::new("baby_id"), Order::Asc)
-                .order_by(Alias::new("version"), Order::Asc)
                 .to_owned();
-            let mut each = |id: Uuid, json: &[u8]| {
-                out.insert(id, list.push(json));
+            let text: Option<String> = match db.query_one_raw(backend.build(&q)).await? {
+                Some(row) => row.try_get("", "rows")?,
+                None => None,
             };
-            kind.fetch_json(db, &q, &mut each).await?;
+            let list = lists.get_mut(kind.name()).ok_or(ApiError::Internal)?;
+            // Written one after the other, then taken in the walk's order
+            // (baby, then version).
+            let mut rows = vec![];
+            let mut json = Vec::with_capacity(text.as_ref().map_or(0, String::len) * 2);
+            for line in text.as_deref().unwrap_or_default().split_terminator('\n') {
+                let start = json.len();
+                let (baby, version) = format.write_json(line, &mut json).map_err(|e| {
+                    tracing::error!(kind = kind.name(), error = %e, "a stored entry the model cannot read");
+                    ApiError::Internal
+                })?;
+                rows.push((baby, version, start, json.len()));
+            }
+            drop(text);
+            rows.sort_unstable_by_key(|r| (r.0, r.1));
+            for (baby, version, start, end) in rows {
+                let placed = list.push(&json[start..end]);
+                bytes += placed.1;
+                out.insert((baby, version), placed);
+            }
         }
     }
     Ok(out)
@@ -374,10 +405,9 @@ pub async fn pull(
         .await?;
     }
     // Only babies whose counter moved past the cursor are walked, in id
-    // order, until the page is full in entries or estimated bytes.
+    // order, until the page is full in entries.
     let mut next: BTreeMap<Uuid, i64> = state.iter().map(|(b, (from, _))| (*b, *from)).collect();
     let mut picked: Vec<Walked> = vec![];
-    let mut estimate: i64 = 0;
     let mut has_more = false;
     'babies: for (baby, (from, counter)) in &state {
         if counter <= from {
@@ -391,13 +421,10 @@ pub async fn pull(
         let walked = walk(&txn, *baby, *from, room + 1).await?;
         let exhausted = walked.len() as u64 <= room;
         for w in walked {
-            let full = picked.len() as u64 == req.limit
-                || (!picked.is_empty() && estimate + w.bytes > PAGE_BYTES as i64);
-            if full {
+            if picked.len() as u64 == req.limit {
                 has_more = true;
                 break 'babies;
             }
-            estimate += w.bytes;
             picked.push(w);
         }
         if exhausted {
@@ -413,10 +440,12 @@ pub async fn pull(
         .map(|k| (k.name(), Chunked::default()))
         .collect();
     if txn.get_database_backend() == DbBackend::Postgres {
-        // The rows are read by primary key and sorted (a few hundred at a
-        // time): the walk's settings would turn that sort into a scan of
-        // the baby's whole index.
-        txn.execute_unprepared("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on")
+        // The rows are read by ranges of an index (a few hundred at a
+        // time): the walk's settings would turn that into a scan of the
+        // baby's whole index. Timestamps are read in ISO form.
+        txn.execute_unprepared(
+            "SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on; SET LOCAL DateStyle = 'ISO, YMD'",
+        )
             .await?;
     }
     let placed = read_rows(&txn, &picked, &mut lists).await?;
@@ -430,12 +459,16 @@ pub async fn pull(
     let mut last_included: BTreeMap<Uuid, i64> = BTreeMap::new();
     let mut dropped: BTreeSet<&'static str> = BTreeSet::new();
     for w in &picked {
-        let (mark, size) = *placed.get(&w.id).ok_or(ApiError::Internal)?;
-        if cut.is_none() && entries > 0 && bytes + size > PAGE_BYTES {
+        // Unread: past the budget already.
+        let placed = placed.get(&(w.baby, w.version)).copied();
+        let size = placed.map_or(usize::MAX, |p| p.1);
+        if cut.is_none() && (placed.is_none() || (entries > 0 && bytes + size > PAGE_BYTES)) {
             cut = Some(w.baby);
         }
         if cut.is_some() {
-            if dropped.insert(w.kind.name()) {
+            if let Some((mark, _)) = placed
+                && dropped.insert(w.kind.name())
+            {
                 lists
                     .get_mut(w.kind.name())
                     .ok_or(ApiError::Internal)?
@@ -452,7 +485,7 @@ pub async fn pull(
     drop(placed);
     let changes = lists.into_iter().map(|(k, l)| (k, l.finish())).collect();
     if let Some(baby) = cut {
-        // The estimate fell short: everything from the cut on comes next time.
+        // The page is full in bytes: everything from the cut on comes next time.
         has_more = true;
         for (b, v) in next.range_mut(baby..) {
             let from = state.get(b).map_or(0, |s| s.0);
