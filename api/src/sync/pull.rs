@@ -20,7 +20,9 @@ use entity::{server_settings, sync_clients};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set,
     prelude::Uuid,
-    sea_query::{Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, UnionType},
+    sea_query::{
+        Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
+    },
 };
 use serde::Serialize;
 
@@ -217,7 +219,7 @@ type Placed = HashMap<(Uuid, i64), (Mark, usize)>;
 /// The rows the walk picked, as their wire JSON made by the database
 /// ([`Kind::row_text`]), appended to their kind's list in the walk's
 /// order (baby, then version), [`READ_ROWS`] picks at a time: one statement
-/// per kind and window, so that the rows alive at once stay few whatever
+/// per window, so that the rows alive at once stay few whatever
 /// their size. The walk is exhaustive per baby (every change between the
 /// cursor and its last pick), so each kind's rows of a baby in a window are
 /// one range of its `(baby_id, version)` index. Reading stops once the
@@ -234,9 +236,12 @@ async fn read_rows(
         if bytes > PAGE_BYTES {
             break;
         }
-        for kind in KINDS.iter().copied() {
+        // One statement for the window: per kind with rows in it, its rows
+        // as one text, a row's text (see `RowFormat`) a line.
+        let mut q: Option<SelectStatement> = None;
+        for (i, kind) in KINDS.iter().enumerate() {
             let mut ranges: Vec<(Uuid, i64, i64)> = vec![];
-            for w in window.iter().filter(|w| w.kind == kind) {
+            for w in window.iter().filter(|w| w.kind == *kind) {
                 match ranges.last_mut() {
                     Some((baby, _, last)) if *baby == w.baby => *last = w.version,
                     _ => ranges.push((w.baby, w.version, w.version)),
@@ -246,7 +251,7 @@ async fn read_rows(
                 continue;
             }
             let mut any = Condition::any();
-            for (baby, first, last) in ranges.iter().copied() {
+            for (baby, first, last) in ranges {
                 any = any.add(
                     Condition::all()
                         .add(col("baby_id").eq(baby))
@@ -254,9 +259,9 @@ async fn read_rows(
                         .add(col("version").lte(last)),
                 );
             }
-            // The rows as one text, a row's text (see `RowFormat`) a line.
-            let (row_sql, format) = kind.row_text(backend)?;
-            let q = Query::select()
+            let (row_sql, _) = kind.row_text(backend)?;
+            let part = Query::select()
+                .expr_as(Expr::cust(i.to_string()), Alias::new("k"))
                 .expr_as(
                     Expr::cust(concat_agg(backend, row_sql, newline(backend))),
                     Alias::new("rows"),
@@ -264,10 +269,19 @@ async fn read_rows(
                 .from(Alias::new(kind.name()))
                 .cond_where(any)
                 .to_owned();
-            let text: Option<String> = match db.query_one_raw(backend.build(&q)).await? {
-                Some(row) => row.try_get("", "rows")?,
-                None => None,
-            };
+            match q.as_mut() {
+                None => q = Some(part),
+                Some(q) => {
+                    q.union(UnionType::All, part);
+                }
+            }
+        }
+        let Some(q) = q else { continue };
+        for row in db.query_all_raw(backend.build(&q)).await? {
+            let k: i32 = row.try_get("", "k")?;
+            let kind = *KINDS.get(k as usize).ok_or(ApiError::Internal)?;
+            let text: Option<String> = row.try_get("", "rows")?;
+            let (_, format) = kind.row_text(backend)?;
             let list = lists.get_mut(kind.name()).ok_or(ApiError::Internal)?;
             // Written one after the other, then taken in the walk's order
             // (baby, then version).
