@@ -45,6 +45,14 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
                 // a pool of 16 that is the difference between 8 and 32 MiB;
                 // the OS page cache still holds the file.
                 .pragma("cache_size", "-512")
+                // Prepared statements kept per connection (sqlx's default is
+                // 100). On SQLite they live in the server's memory, and a
+                // statement with many rows or ids takes a few hundred KiB:
+                // the server's peak after a push benchmark and the seeding of
+                // 100,000 entries in pushes of 1,000 was 75 MiB with 100, 50
+                // with 32, 37 with 16 (push as fast; 8 made it slower), see
+                // docs/PERFORMANCE.md.
+                .statement_cache_capacity(16)
         });
     opts
 }

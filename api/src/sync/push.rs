@@ -147,10 +147,24 @@ async fn existing(
     Ok(found)
 }
 
-/// Rows per upsert statement: large enough that a push of 50 is one statement
-/// per kind, small enough that a push of 1000 does not hold 16,000 bound
-/// values at once.
-const UPSERT_CHUNK: usize = 200;
+/// The most rows of one upsert statement.
+const UPSERT_CHUNK: usize = 32;
+
+/// Rows of the next upsert statement when `left` remain: [`UPSERT_CHUNK`],
+/// or the largest power of two up to `left`, so that statements come in at
+/// most 6 shapes a kind. Each connection keeps the statements it prepared
+/// (on SQLite in the server's memory, a few hundred KiB for one of a few
+/// hundred rows); one shape per row count (chunks of 200 and whatever was
+/// left) made the server's memory grow with the sizes of the pushes it had
+/// seen: 67-75 MiB after a push benchmark and the seeding of 100,000 entries
+/// in pushes of 1,000, 53-59 MiB with these shapes (docs/PERFORMANCE.md).
+fn chunk_rows(left: usize) -> usize {
+    if left >= UPSERT_CHUNK {
+        UPSERT_CHUNK
+    } else {
+        1 << left.max(1).ilog2()
+    }
+}
 
 /// Every column but the ones a record keeps for life.
 fn updatable<E: EntityTrait>() -> Vec<E::Column> {
@@ -173,9 +187,10 @@ where
     let baby = E::Column::iter()
         .find(|c| c.as_str() == "baby_id")
         .ok_or(ApiError::Internal)?;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(UPSERT_CHUNK).collect();
+    let mut rows = rows.into_iter();
+    while rows.len() > 0 {
+        let n = chunk_rows(rows.len());
+        let chunk: Vec<A> = rows.by_ref().take(n).collect();
         let n = chunk.len() as u64;
         let mut on_conflict = OnConflict::column(id);
         on_conflict
@@ -562,4 +577,26 @@ fn json_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
 /// `v` as one JSON text, for a parameter.
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|_| ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upserts_come_in_a_few_shapes() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for n in 1..=2000 {
+            let (mut left, mut statements) = (n, 0);
+            while left > 0 {
+                let rows = chunk_rows(left);
+                assert!(rows >= 1 && rows <= left && rows <= UPSERT_CHUNK);
+                shapes.insert(rows);
+                left -= rows;
+                statements += 1;
+            }
+            assert!(statements <= n / UPSERT_CHUNK + 6, "{n}: {statements}");
+        }
+        assert_eq!(shapes.into_iter().collect::<Vec<_>>(), [1, 2, 4, 8, 16, 32]);
+    }
 }
