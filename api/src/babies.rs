@@ -138,7 +138,7 @@ pub async fn create(
     let name = validate_name(&new.name)?;
     let birth_date = new.birth_date.map(validate_birth_date).transpose()?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     if let Some(existing) = existing_for(&txn, user, id).await? {
         return Ok((existing, false));
     }
@@ -264,7 +264,7 @@ pub async fn update(
         Some(Some(d)) => Some(Some(validate_birth_date(d)?)),
         other => other,
     };
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     let (model, level) = access::authorize_locked(&txn, user, id, Action::Write).await?;
     if model.archived_at.is_some() {
         return Err(ApiError::Conflict(
@@ -297,7 +297,7 @@ pub async fn archive(
     user: &str,
     id: Uuid,
 ) -> Result<BabyView, ApiError> {
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     let (model, level) = access::authorize_locked(&txn, user, id, Action::Manage).await?;
     let model = if model.archived_at.is_none() {
         let t = now();
@@ -350,7 +350,7 @@ pub async fn set_caregiver(
     target: &str,
     level: Level,
 ) -> Result<CaregiverView, ApiError> {
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     access::authorize_locked(&txn, user, id, Action::Manage).await?;
     let row = baby_access::Entity::find_by_id((id, target.to_owned()))
         .one(&txn)
@@ -389,7 +389,7 @@ pub async fn remove_caregiver(
     id: Uuid,
     target: &str,
 ) -> Result<(), ApiError> {
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     access::lock_baby(&txn, id).await?;
     let caller = access::level_of(&txn, user, id)
         .await?

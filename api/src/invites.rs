@@ -133,7 +133,7 @@ pub async fn create(
     use sea_orm::PaginatorTrait;
     let hours = in_range("expiresInHours", new.expires_in_hours, 72, 1, 720)?;
     let max_uses = in_range("maxUses", new.max_uses, 1, 1, 100)? as i32;
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     access::authorize_locked(&txn, user, baby, Action::Manage).await?;
     let t = now();
     let open = baby_invites::Entity::find()
@@ -253,7 +253,7 @@ pub async fn accept(
         .await?
         .ok_or_else(|| ApiError::not_found("invite"))?;
 
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     access::lock_baby(&txn, invite.baby_id).await?;
     // Re-read under the lock.
     let invite = find()

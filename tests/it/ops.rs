@@ -184,15 +184,16 @@ async fn request_ids_and_users_are_logged_never_tokens(backend: Backend) {
     assert_eq!(per_request, 1, "one line per request");
 }
 
-/// Holds the write lock on `baby` (PostgreSQL: its row; SQLite: the database).
-async fn hold_baby(app: &TestApp, baby: &str) -> DatabaseTransaction {
-    let txn = api::db::begin_write(&app.db).await.unwrap();
+/// Holds the write lock on `baby` (PostgreSQL: its row; SQLite: the database
+/// and this process's turn to write, which goes with the returned guard).
+async fn hold_baby(app: &TestApp, baby: &str) -> (api::db::WriteTurn, DatabaseTransaction) {
+    let (turn, txn) = api::db::begin_write(&app.db).await.unwrap();
     let sql = match app.backend() {
         Backend::Postgres => format!("SELECT id FROM babies WHERE id = '{baby}' FOR UPDATE"),
         Backend::Sqlite => "UPDATE babies SET name = name".to_owned(),
     };
     txn.execute_unprepared(&sql).await.unwrap();
-    txn
+    (turn, txn)
 }
 
 async fn a_request_over_the_timeout_is_503_and_commits_nothing(backend: Backend) {
@@ -200,7 +201,7 @@ async fn a_request_over_the_timeout_is_503_and_commits_nothing(backend: Backend)
     let alice = app.token("alice");
     let baby = create_baby_id(&app, &alice, "Ada").await;
     let client = Uuid::new_v4();
-    let lock = hold_baby(&app, &baby).await;
+    let (turn, lock) = hold_baby(&app, &baby).await;
     let started = Instant::now();
     let r = push(&app, &alice, client, vec![feed(1, Uuid::new_v4(), &baby)]).await;
     r.assert_error(503, "unavailable");
@@ -212,6 +213,7 @@ async fn a_request_over_the_timeout_is_503_and_commits_nothing(backend: Backend)
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     lock.rollback().await.unwrap();
+    drop(turn);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = push(&app, &alice, client, vec![]).await;
     assert_eq!(
@@ -259,7 +261,7 @@ async fn overload_is_shed_with_503(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.max_concurrent_requests = 1).await;
     let alice = app.token("alice");
     let baby = create_baby_id(&app, &alice, "Ada").await;
-    let lock = hold_baby(&app, &baby).await;
+    let (turn, lock) = hold_baby(&app, &baby).await;
     let held = {
         let (c, t, baby) = (app.client.clone(), alice.clone(), baby.clone());
         tokio::spawn(async move {
@@ -282,6 +284,7 @@ async fn overload_is_shed_with_503(backend: Backend) {
         "probes are not shed"
     );
     lock.rollback().await.unwrap();
+    drop(turn);
     assert_eq!(held.await.unwrap().status, 200);
     assert_eq!(app.get("/api/me", &alice).await.status, 200);
 }

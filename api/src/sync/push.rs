@@ -243,7 +243,7 @@ pub async fn push(
         .map(|m| (m.id, parse_mutation(m, user, now)))
         .collect();
 
-    let txn = begin_write(db).await?;
+    let (_turn, txn) = begin_write(db).await?;
     let client = claim_client(&txn, user, req.client_id).await?;
     let last = client.last_mutation_id;
     let mut expected = last + 1;
