@@ -429,15 +429,7 @@ async fn sql_in_text_is_stored_verbatim(backend: Backend) {
     muts.push(json!({"id": evil.len() + 1, "entity": "sleep_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id, "startedAt": T0, "notes": evil[3]}}));
     muts.push(json!({"id": evil.len() + 2, "entity": "nappy_log", "op": "create", "data": {"id": Uuid::new_v4(), "babyId": id, "startedAt": T0, "notes": evil[4]}}));
     let r = push(&app, &token, client, muts).await;
-    assert!(
-        r.body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|x| x["status"] == "applied"),
-        "{}",
-        r.text
-    );
+    assert_all_applied(&r);
     let r = pull(&app, &token, client, None, None).await;
     let notes: Vec<&str> = r.body["changes"]["feed_log"]
         .as_array()

@@ -585,3 +585,14 @@ pub async fn stored_rows(db: &DatabaseConnection) -> Vec<Row> {
     }
     rows!(feed_log, sleep_log, nappy_log)
 }
+
+/// A 200 push answer whose every result is `applied`.
+pub fn assert_all_applied(r: &Resp) {
+    assert_eq!(r.status, 200, "{}", r.text);
+    let results = r.body["results"].as_array().expect("results");
+    assert!(
+        results.iter().all(|x| x["status"] == "applied"),
+        "{}",
+        r.text
+    );
+}

@@ -652,16 +652,7 @@ async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
     mutations.push(delete(n + 2, "feed_log", gone));
     let count = mutations.len();
     let r = push(&app, &alice, Uuid::new_v4(), mutations).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert!(
-        r.body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|x| x["status"] == "applied"),
-        "{}",
-        r.text
-    );
+    assert_all_applied(&r);
 
     let r = pull(&app, &alice, Uuid::new_v4(), None, Some(5000)).await;
     assert_eq!(r.status, 200, "{}", r.text);
