@@ -36,6 +36,14 @@ async fn a_bad_stored_value_is_a_500_everywhere(backend: Backend) {
         .assert_error(500, "internal");
     let me = app.get("/api/me", &alice).await;
     assert_eq!(me.status, 200, "what does not read the value is served");
+    // An empty text is not a method either (and not a missing one).
+    app.db
+        .execute_unprepared("UPDATE feed_log SET method = ''")
+        .await
+        .unwrap();
+    pull(&app, &alice, client, None, None)
+        .await
+        .assert_error(500, "internal");
 
     // An access level outside the set: every route that reads it.
     app.db

@@ -36,7 +36,8 @@ enum Wire {
     /// A timestamp: RFC 3339 with an offset (as stored on SQLite) or UTC
     /// without one (PostgreSQL's ISO output): JSON in UTC with milliseconds.
     Timestamp,
-    Int,
+    /// An integer that fits in this many bits.
+    Int(u32),
     /// `1`/`0` (SQLite), `t`/`f` (PostgreSQL).
     Bool,
     /// Already a JSON string, quoted by the database.
@@ -49,8 +50,8 @@ enum Wire {
 #[derive(Debug)]
 pub struct RowFormat {
     /// Per column: `"key":` (with the comma before all but the first), how
-    /// it travels.
-    columns: Vec<(String, Wire)>,
+    /// it travels, and whether it may be NULL (an empty field).
+    columns: Vec<(String, Wire, bool)>,
     baby: usize,
     version: usize,
 }
@@ -72,9 +73,9 @@ impl RowFormat {
                 None => match c.def().get_column_type() {
                     ColumnType::Uuid => Wire::Uuid,
                     ColumnType::TimestampWithTimeZone => Wire::Timestamp,
-                    ColumnType::Integer | ColumnType::BigInteger | ColumnType::SmallInteger => {
-                        Wire::Int
-                    }
+                    ColumnType::SmallInteger => Wire::Int(16),
+                    ColumnType::Integer => Wire::Int(32),
+                    ColumnType::BigInteger => Wire::Int(64),
                     ColumnType::Boolean => Wire::Bool,
                     ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Wire::Text,
                     other => return Err(format!("column {name}: no wire form for {other:?}")),
@@ -86,7 +87,7 @@ impl RowFormat {
                 _ => {}
             }
             let sep = if i == 0 { "{" } else { "," };
-            columns.push((format!("{sep}\"{key}\":"), wire));
+            columns.push((format!("{sep}\"{key}\":"), wire, c.def().is_null()));
         }
         Ok(RowFormat {
             columns,
@@ -100,7 +101,7 @@ impl RowFormat {
     pub fn sql<E: EntityTrait>(&self, backend: DbBackend) -> String {
         let pg = backend == DbBackend::Postgres;
         let mut parts = vec![];
-        for (c, (_, wire)) in E::Column::iter().zip(&self.columns) {
+        for (c, (_, wire, _)) in E::Column::iter().zip(&self.columns) {
             let c = format!("\"{}\"", IdenStatic::as_str(&c));
             parts.push(match (wire, pg) {
                 (Wire::Uuid, false) => format!("hex({c})"),
@@ -122,11 +123,16 @@ impl RowFormat {
     pub fn write_json(&self, row: &str, out: &mut Vec<u8>) -> Result<(Uuid, i64), String> {
         let mut fields = row.split(FIELD_SEP);
         let (mut baby, mut version) = (None, None);
-        for (i, (key, wire)) in self.columns.iter().enumerate() {
+        for (i, (key, wire, nullable)) in self.columns.iter().enumerate() {
             let field = fields.next().ok_or("too few columns")?;
             out.extend_from_slice(key.as_bytes());
             let bad = || format!("{key} {field:?} is not a {wire:?}");
+            // NULL: an empty field (`concat`), or `null` from `json_quote`.
+            // An empty text in an enum or id column reads as NULL too.
             if field.is_empty() || (field == "null" && matches!(wire, Wire::Text)) {
+                if !nullable {
+                    return Err(bad());
+                }
                 out.extend_from_slice(b"null");
                 continue;
             }
@@ -149,17 +155,25 @@ impl RowFormat {
                     write_timestamp(field, out).ok_or_else(bad)?;
                     out.push(b'"');
                 }
-                Wire::Int => {
+                Wire::Int(bits) => {
                     let n: i64 = field.parse().map_err(|_| bad())?;
+                    if *bits < 64 && !(-(1i64 << (bits - 1))..(1i64 << (bits - 1))).contains(&n) {
+                        return Err(bad());
+                    }
                     if i == self.version {
                         version = Some(n);
                     }
-                    out.extend_from_slice(field.as_bytes());
+                    out.extend_from_slice(n.to_string().as_bytes());
                 }
+                // As the model reads it: any integer but 0 is true.
                 Wire::Bool => out.extend_from_slice(match field {
-                    "1" | "t" => b"true",
-                    "0" | "f" => b"false",
-                    _ => return Err(bad()),
+                    "t" => b"true",
+                    "f" => b"false",
+                    n => match n.parse::<i64>() {
+                        Ok(0) => b"false",
+                        Ok(_) => b"true",
+                        Err(_) => return Err(bad()),
+                    },
                 }),
                 Wire::Text => {
                     if !(field.len() >= 2 && field.starts_with('"') && field.ends_with('"')) {
@@ -188,7 +202,8 @@ impl RowFormat {
 /// Writes `t`, as stored on SQLite (`2026-11-20T07:05:00.5+00:00`) or
 /// sent by PostgreSQL in UTC (`2026-11-20 07:05:00.5`), in the protocol's
 /// form (`2026-11-20T07:05:00.500Z`, milliseconds truncated as chrono
-/// does). Other offsets go through chrono; None if it is not a timestamp.
+/// does). Other offsets (and leap seconds) go through chrono; None if it is
+/// not a timestamp.
 fn write_timestamp(t: &str, out: &mut Vec<u8>) -> Option<()> {
     let b = t.as_bytes();
     let shape = b"dddd-dd-ddTdd:dd:dd";
@@ -211,7 +226,12 @@ fn write_timestamp(t: &str, out: &mut Vec<u8>) -> Option<()> {
             }
             rest = &frac[digits..];
         }
-        if matches!(rest, b"" | b"Z" | b"+00:00") {
+        let num =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        let valid = chrono::NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10))
+            .is_some()
+            && chrono::NaiveTime::from_hms_opt(num(11..13), num(14..16), num(17..19)).is_some();
+        if valid && matches!(rest, b"" | b"Z" | b"+00:00") {
             out.extend_from_slice(&b[..10]);
             out.push(b'T');
             out.extend_from_slice(&b[11..19]);
@@ -315,9 +335,17 @@ mod tests {
                 );
             }
         }
+        // A leap second, as chrono writes it.
+        assert_eq!(
+            ts("2016-12-31T23:59:60+00:00").as_deref(),
+            Some("2016-12-31T23:59:60.000Z")
+        );
         for bad in [
             "",
             "2026-11-20",
+            "2026-02-30T07:05:00+00:00",
+            "2026-11-20 25:05:00",
+            "2026-11-20T07:61:00+00:00",
             "2026-11-20T07:05:00.+00:00",
             "2026-11-20T07:05:00+01",
             "2026-11-20X07:05:00",
@@ -340,7 +368,7 @@ mod tests {
         let wires: Vec<String> = format
             .columns
             .iter()
-            .map(|(k, w)| format!("{k}{w:?}"))
+            .map(|(k, w, _)| format!("{k}{w:?}"))
             .collect();
         assert!(
             wires
@@ -394,7 +422,12 @@ mod tests {
             (3, "soon"),
             (5, "12.5"),
             (5, "\"12\""),
+            (5, "3000000000"),
             (10, "x"),
+            // NULL where the column may not be.
+            (0, ""),
+            (3, ""),
+            (10, ""),
         ] {
             let mut fields = good;
             fields[i] = bad;
@@ -413,5 +446,65 @@ mod tests {
                 .write_json(&format!("{}\u{1f}", row(good)), &mut vec![])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn enums_and_booleans_read_as_the_model_reads_them() {
+        let feed = crate::kinds::Kind::parse("feed_log").unwrap();
+        let (_, format) = feed.row_text(DbBackend::Sqlite).unwrap();
+        let row = |method: &str, estimated: &str, side: &str| {
+            [
+                "0190A23066B170756180DF5E0B4640FB",
+                "0190A23066B170756180DF5E0B4640FC",
+                "\"alice\"",
+                method,
+                "2026-11-20T07:05:00+00:00",
+                "",
+                "",
+                "120",
+                estimated,
+                "null",
+                side,
+                "null",
+                "2026-11-20T07:05:00+00:00",
+                "2026-11-20T07:05:00+00:00",
+                "",
+                "3",
+            ]
+            .join("\u{1f}")
+        };
+        let json = |r: String| {
+            let mut out = vec![];
+            format
+                .write_json(&r, &mut out)
+                .map(|_| serde_json::from_slice::<Value>(&out).unwrap())
+        };
+        let ok = json(row("bottle", "2", "left")).unwrap();
+        assert_eq!(
+            (&ok["method"], &ok["isEstimated"], &ok["endSide"]),
+            (
+                &Value::from("bottle"),
+                &Value::from(true),
+                &Value::from("left")
+            )
+        );
+        assert_eq!(json(row("breast", "f", "")).unwrap()["isEstimated"], false);
+        assert_eq!(
+            json(row("breast", "0", "")).unwrap()["endSide"],
+            Value::Null
+        );
+        for (method, estimated, side) in [
+            ("cup", "0", ""),
+            ("", "0", ""),
+            ("bottle", "yes", ""),
+            ("bottle", "", ""),
+            ("bottle", "0", "middle"),
+            ("\"bottle\"", "0", ""),
+        ] {
+            assert!(
+                json(row(method, estimated, side)).is_err(),
+                "{method:?} {estimated:?} {side:?}"
+            );
+        }
     }
 }

@@ -67,8 +67,11 @@ pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     hex::decode(row.value).map_err(|_| ApiError::Internal)
 }
 
-/// The picks of a page read together (at most this many rows of one
-/// statement alive at once: an entry's JSON is at most a few KiB).
+/// The picks of a page read together: at most this many rows' text alive at
+/// once. An entry's JSON is at most about 12.5 KiB (2,000 characters of notes,
+/// each escaped in at most 6 bytes, and 64 of `estimatedSource`), so a
+/// window's text is at most about 3.2 MB, its JSON as much; a page of
+/// ordinary entries (~300 bytes) makes about 77 KB a window.
 const READ_ROWS: usize = 256;
 
 /// The size of the buffers a page's entries are copied into on their way out.
@@ -277,16 +280,18 @@ async fn read_rows(
             }
         }
         let Some(q) = q else { continue };
+        // Each row (one kind's text) let go of as soon as it is read.
         for row in db.query_all_raw(backend.build(&q)).await? {
             let k: i32 = row.try_get("", "k")?;
             let kind = *KINDS.get(k as usize).ok_or(ApiError::Internal)?;
             let text: Option<String> = row.try_get("", "rows")?;
+            drop(row);
             let (_, format) = kind.row_text(backend)?;
             let list = lists.get_mut(kind.name()).ok_or(ApiError::Internal)?;
             // Written one after the other, then taken in the walk's order
             // (baby, then version).
             let mut rows = vec![];
-            let mut json = Vec::with_capacity(text.as_ref().map_or(0, String::len) * 2);
+            let mut json = Vec::with_capacity(text.as_ref().map_or(0, |t| t.len() + t.len() / 4));
             for line in text.as_deref().unwrap_or_default().split_terminator('\n') {
                 let start = json.len();
                 let (baby, version) = format.write_json(line, &mut json).map_err(|e| {
