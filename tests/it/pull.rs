@@ -543,9 +543,14 @@ async fn pull_uses_the_version_index(backend: Backend) {
         let backend = txn.get_database_backend();
         let explain = match backend {
             sea_orm::DbBackend::Postgres => {
-                txn.execute_unprepared("SET LOCAL enable_seqscan = off")
-                    .await
-                    .unwrap();
+                // The walk's settings: a page of one baby's rows is read
+                // under them too.
+                txn.execute_unprepared(
+                    "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+                     SET LOCAL enable_sort = off",
+                )
+                .await
+                .unwrap();
                 format!("EXPLAIN {}", scan.sql)
             }
             _ => format!("EXPLAIN QUERY PLAN {}", scan.sql),

@@ -416,10 +416,11 @@ pub async fn pull(
 
     // On PostgreSQL each walk must be an ordered index scan that stops
     // early, whatever the planner believes of the table's size (it may
-    // never have been analyzed).
+    // never have been analyzed). Timestamps are read in ISO form.
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(
-            "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off",
+            "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off; \
+             SET LOCAL DateStyle = 'ISO, YMD'",
         )
         .await?;
     }
@@ -458,13 +459,16 @@ pub async fn pull(
         .iter()
         .map(|k| (k.name(), Chunked::default()))
         .collect();
-    if txn.get_database_backend() == DbBackend::Postgres {
-        // The rows are read by ranges of an index (a few hundred at a
-        // time): the walk's settings would turn that into a scan of the
-        // baby's whole index. Timestamps are read in ISO form.
-        txn.execute_unprepared(
-            "SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on; SET LOCAL DateStyle = 'ISO, YMD'",
-        )
+    // Several babies' ranges of one kind in a window are one condition of
+    // ORs, which PostgreSQL reads with a bitmap scan: the walk's settings
+    // would turn that into a scan of a whole index. One range a kind (a
+    // baby's first sync, most pages) is an index range scan either way, and
+    // saves this statement.
+    let several = picked
+        .chunks(READ_ROWS)
+        .any(|window| window.windows(2).any(|p| p[0].baby != p[1].baby));
+    if txn.get_database_backend() == DbBackend::Postgres && several {
+        txn.execute_unprepared("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on")
             .await?;
     }
     let placed = read_rows(&txn, &picked, &mut lists).await?;
