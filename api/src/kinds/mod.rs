@@ -646,7 +646,7 @@ impl<K: LogKind> KindOps for Registered<K> {
 
     fn row_text(&self) -> Result<(RowFormat, [String; 2]), String> {
         let format = RowFormat::of::<K::Entity>()?;
-        let sql = [DbBackend::Sqlite, DbBackend::Postgres].map(|b| format.sql::<K::Entity>(b));
+        let sql = [DbBackend::Sqlite, DbBackend::Postgres].map(|b| format.sql(b));
         Ok((format, sql))
     }
 

@@ -46,12 +46,22 @@ enum Wire {
     Enum(Vec<String>),
 }
 
+/// One column of a row's text.
+#[derive(Debug)]
+struct Column {
+    /// In the table.
+    name: &'static str,
+    /// `"key":`, with the comma before all but the first.
+    key: String,
+    wire: Wire,
+    /// Whether it may be NULL (an empty field).
+    nullable: bool,
+}
+
 /// A kind's row text: the SQL that makes it and how it becomes JSON.
 #[derive(Debug)]
 pub struct RowFormat {
-    /// Per column: `"key":` (with the comma before all but the first), how
-    /// it travels, and whether it may be NULL (an empty field).
-    columns: Vec<(String, Wire, bool)>,
+    columns: Vec<Column>,
     baby: usize,
     version: usize,
 }
@@ -87,7 +97,12 @@ impl RowFormat {
                 _ => {}
             }
             let sep = if i == 0 { "{" } else { "," };
-            columns.push((format!("{sep}\"{key}\":"), wire, c.def().is_null()));
+            columns.push(Column {
+                name,
+                key: format!("{sep}\"{key}\":"),
+                wire,
+                nullable: c.def().is_null(),
+            });
         }
         Ok(RowFormat {
             columns,
@@ -98,11 +113,11 @@ impl RowFormat {
 
     /// The SQL expression of a row's text, for `backend` (the table's
     /// column names, unqualified).
-    pub fn sql<E: EntityTrait>(&self, backend: DbBackend) -> String {
+    pub fn sql(&self, backend: DbBackend) -> String {
         let pg = backend == DbBackend::Postgres;
         let mut parts = vec![];
-        for (c, (_, wire, _)) in E::Column::iter().zip(&self.columns) {
-            let c = format!("\"{}\"", IdenStatic::as_str(&c));
+        for Column { name, wire, .. } in &self.columns {
+            let c = format!("\"{name}\"");
             parts.push(match (wire, pg) {
                 (Wire::Uuid, false) => format!("hex({c})"),
                 (Wire::Text, false) => format!("json_quote({c})"),
@@ -123,7 +138,16 @@ impl RowFormat {
     pub fn write_json(&self, row: &str, out: &mut Vec<u8>) -> Result<(Uuid, i64), String> {
         let mut fields = row.split(FIELD_SEP);
         let (mut baby, mut version) = (None, None);
-        for (i, (key, wire, nullable)) in self.columns.iter().enumerate() {
+        for (
+            i,
+            Column {
+                key,
+                wire,
+                nullable,
+                ..
+            },
+        ) in self.columns.iter().enumerate()
+        {
             let field = fields.next().ok_or("too few columns")?;
             out.extend_from_slice(key.as_bytes());
             let bad = || format!("{key} {field:?} is not a {wire:?}");
@@ -368,7 +392,7 @@ mod tests {
         let wires: Vec<String> = format
             .columns
             .iter()
-            .map(|(k, w, _)| format!("{k}{w:?}"))
+            .map(|c| format!("{}{:?}", c.key, c.wire))
             .collect();
         assert!(
             wires
