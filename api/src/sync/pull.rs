@@ -5,8 +5,9 @@
 //! has: the babies' change counters (read with the user's access rows) say
 //! which babies changed since the cursor; only those are walked, one
 //! fixed-shape statement each (index only), until the page has `limit`
-//! entries; then the picked rows are read as JSON the database makes, a
-//! window at a time, until [`PAGE_BYTES`] of JSON.
+//! entries; then the picked rows are read as one text of raw values per
+//! statement, a window at a time, and each entry's JSON is written from it,
+//! until [`PAGE_BYTES`] of JSON.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -219,8 +220,8 @@ fn newline(backend: DbBackend) -> &'static str {
 /// Where an entry's JSON went in its kind's list, and its size.
 type Placed = HashMap<(Uuid, i64), (Mark, usize)>;
 
-/// The rows the walk picked, as their wire JSON made by the database
-/// ([`Kind::row_text`]), appended to their kind's list in the walk's
+/// The rows the walk picked, read as row texts and written as their wire
+/// JSON ([`Kind::row_text`]), appended to their kind's list in the walk's
 /// order (baby, then version), [`READ_ROWS`] picks at a time: one statement
 /// per window, so that the rows alive at once stay few whatever
 /// their size. The walk is exhaustive per baby (every change between the

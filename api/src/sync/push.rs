@@ -189,8 +189,8 @@ where
         .ok_or(ApiError::Internal)?;
     let mut rows = rows.into_iter();
     while rows.len() > 0 {
-        let n = chunk_rows(rows.len());
-        let chunk: Vec<A> = rows.by_ref().take(n).collect();
+        let size = chunk_rows(rows.len());
+        let chunk: Vec<A> = rows.by_ref().take(size).collect();
         let n = chunk.len() as u64;
         let mut on_conflict = OnConflict::column(id);
         on_conflict
