@@ -590,15 +590,12 @@ async fn pull_uses_the_version_index(backend: Backend) {
     }
 }
 
-/// The entries a pull sends are written by the server from each row's text
-/// (not from the entity's model): they are exactly what serde makes of the
-/// model read from the same row, for every kind, every enum value, nulls,
-/// bounds, hostile text, other offsets, updates and deletes.
-async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
+/// Mutations 1.. for `baby` that between them write every kind, every enum
+/// value, nulls, bounds (1900, 0, 2000), hostile free text, other offsets,
+/// then an update that clears fields and a delete (the last two).
+pub fn every_kind_of_value(baby: &str) -> Vec<Value> {
     use entity::enums::{FeedMethod, NappyColour, NappyConsistency, NappyType, Side};
-    use sea_orm::EntityTrait;
 
-    let (app, alice, baby) = spawn_with_baby(backend).await;
     let hostile =
         "quote \" back \\ slash / new\nline\ttab \u{1}\u{1e}\u{1f}\u{7f} é 😀 \u{2028} null";
     let mut mutations = vec![];
@@ -655,6 +652,18 @@ async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
     ));
     let gone = Uuid::parse_str(mutations[0]["data"]["id"].as_str().unwrap()).unwrap();
     mutations.push(delete(n + 2, "feed_log", gone));
+    mutations
+}
+
+/// The entries a pull sends are written by the server from each row's text
+/// (not from the entity's model): they are exactly what serde makes of the
+/// model read from the same row, for every kind, every enum value, nulls,
+/// bounds, hostile text, other offsets, updates and deletes.
+async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
+    use sea_orm::EntityTrait;
+
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let mutations = every_kind_of_value(&baby);
     let count = mutations.len();
     let r = push(&app, &alice, Uuid::new_v4(), mutations).await;
     assert_all_applied(&r);

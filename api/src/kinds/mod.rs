@@ -197,24 +197,15 @@ impl Kind {
         }
     }
 
-    /// PostgreSQL: the kind's upsert of the rows given as a JSON array in
-    /// parameter `$param` (see [`upsert_json_sql`]).
-    pub fn upsert_sql(self, param: usize) -> Result<String, ApiError> {
-        self.0.upsert_sql(param)
+    /// The kind's upsert of the rows given as one JSON array: on PostgreSQL
+    /// in parameter `$param`, the entries' wire form (see
+    /// [`upsert_json_sql`]); on SQLite in its one parameter `?` (`param` is
+    /// not used), each row's stored values (see [`upsert_sqlite_sql`] and
+    /// [`Entry::write_stored`]).
+    pub fn upsert_sql(self, backend: DbBackend, param: usize) -> Result<String, ApiError> {
+        self.0.upsert_sql(backend, param)
     }
 
-    /// SQLite: inserts or updates these entries (the kind's models) in one
-    /// statement per chunk. PostgreSQL writes with [`Kind::upsert_sql`]
-    /// inside a push's one write statement.
-    pub async fn upsert(
-        self,
-        txn: &DatabaseTransaction,
-        rows: Vec<Box<dyn Entry>>,
-    ) -> Result<(), ApiError> {
-        self.0.upsert(txn, rows).await
-    }
-
-    /// The OpenAPI schemas of the kind: its Entry, its patch, and what they use.
     pub fn schemas(self, out: &mut Vec<(String, RefOr<Schema>)>) {
         self.0.schemas(out)
     }
@@ -306,6 +297,9 @@ pub trait Entry: Send + Sync + fmt::Debug + Any {
     fn get(&self, column: &str) -> Option<sea_orm::Value>;
     /// Sets a column, by its name.
     fn set(&mut self, column: &str, value: sea_orm::Value) -> Result<(), DbErr>;
+    /// Appends the row as SQLite stores it: a JSON array of its column
+    /// values, in the entity's column order (see [`upsert_sqlite_sql`]).
+    fn write_stored(&self, out: &mut Vec<u8>) -> Result<(), String>;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -336,6 +330,18 @@ where
             .find(|c| IdenStatic::as_str(c) == column)
             .ok_or_else(|| DbErr::Type(format!("no column {column}")))?;
         self.try_set(c, value)
+    }
+
+    fn write_stored(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        out.push(b'[');
+        for (i, c) in <M::Entity as EntityTrait>::Column::iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_stored_value(ModelTrait::get(self, c), out)?;
+        }
+        out.push(b']');
+        Ok(())
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
@@ -502,7 +508,7 @@ fn upsert_json_sql<E: EntityTrait>(param: usize) -> Result<String, ApiError> {
         columns.push(format!("\"{name}\""));
         keys.push(format!("x.\"{}\"", camel(name)));
         types.push(format!("\"{}\" {ty}", camel(name)));
-        if !["id", "baby_id", "logged_by", "created_at"].contains(&name) {
+        if !KEPT_FOR_LIFE.contains(&name) {
             updates.push(format!("\"{name}\" = excluded.\"{name}\""));
         }
     }
@@ -514,6 +520,80 @@ fn upsert_json_sql<E: EntityTrait>(param: usize) -> Result<String, ApiError> {
         types.join(", "),
         updates.join(", "),
     ))
+}
+
+/// The columns an update never changes.
+const KEPT_FOR_LIFE: [&str; 4] = ["id", "baby_id", "logged_by", "created_at"];
+
+/// The upsert of a kind on SQLite: the rows go as one JSON array of arrays
+/// (its one parameter),
+/// each row's stored values in column order ([`Entry::write_stored`]), read
+/// by `json_each`. One statement text per kind, whatever the number of rows
+/// (one prepared statement, where a multi-row `VALUES` list needs one per
+/// row count). An update only touches a row of the same baby.
+fn upsert_sqlite_sql<E: EntityTrait>() -> String {
+    let table = E::default().table_name().to_owned();
+    let mut columns = vec![];
+    let mut values = vec![];
+    let mut updates = vec![];
+    for (i, c) in E::Column::iter().enumerate() {
+        let name = IdenStatic::as_str(&c);
+        columns.push(format!("\"{name}\""));
+        values.push(match c.def().get_column_type() {
+            // Stored as 16 bytes; sent as 32 hex digits.
+            ColumnType::Uuid => format!("unhex(value ->> {i})"),
+            _ => format!("value ->> {i}"),
+        });
+        if !KEPT_FOR_LIFE.contains(&name) {
+            updates.push(format!("\"{name}\" = excluded.\"{name}\""));
+        }
+    }
+    // `WHERE true`: SQLite's grammar needs it between a SELECT and ON CONFLICT.
+    format!(
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_each(?) WHERE true \
+         ON CONFLICT (\"id\") DO UPDATE SET {} WHERE \"{table}\".\"baby_id\" = excluded.\"baby_id\"",
+        columns.join(", "),
+        values.join(", "),
+        updates.join(", "),
+    )
+}
+
+/// Appends a column's value as SQLite stores it (what sqlx binds for it), as
+/// JSON: a UUID as 32 hex digits (the upsert `unhex`es it), a timestamp as
+/// sqlx's text, a date as `YYYY-MM-DD`, a boolean as 0 or 1, the rest as it
+/// is.
+fn write_stored_value(value: sea_orm::Value, out: &mut Vec<u8>) -> Result<(), String> {
+    use sea_orm::Value as V;
+    use std::io::Write;
+    fn text(s: &str, out: &mut Vec<u8>) -> Result<(), String> {
+        serde_json::to_writer(out, s).map_err(|e| e.to_string())
+    }
+    if !value.is_some() {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    }
+    let written = match value {
+        V::Uuid(Some(u)) => write!(out, "\"{}\"", u.simple()),
+        V::ChronoDateTimeUtc(Some(t)) => {
+            return text(
+                &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                out,
+            );
+        }
+        V::ChronoDate(Some(d)) => write!(out, "\"{}\"", d.format("%F")),
+        V::String(Some(s)) => return text(&s, out),
+        V::Bool(Some(b)) => write!(out, "{}", u8::from(b)),
+        V::TinyInt(Some(n)) => write!(out, "{n}"),
+        V::SmallInt(Some(n)) => write!(out, "{n}"),
+        V::Int(Some(n)) => write!(out, "{n}"),
+        V::BigInt(Some(n)) => write!(out, "{n}"),
+        other => {
+            return Err(format!(
+                "a value the SQLite upsert does not know: {other:?}"
+            ));
+        }
+    };
+    written.map_err(|e| e.to_string())
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -531,13 +611,8 @@ trait KindOps: Send + Sync {
         db: &'a DatabaseTransaction,
         query: &'a SelectStatement,
     ) -> BoxFuture<'a, Result<Vec<Box<dyn Entry>>, DbErr>>;
-    fn upsert<'a>(
-        &'a self,
-        txn: &'a DatabaseTransaction,
-        rows: Vec<Box<dyn Entry>>,
-    ) -> BoxFuture<'a, Result<(), ApiError>>;
     fn row_text(&self) -> Result<(RowFormat, [String; 2]), String>;
-    fn upsert_sql(&self, param: usize) -> Result<String, ApiError>;
+    fn upsert_sql(&self, backend: DbBackend, param: usize) -> Result<String, ApiError>;
     fn schemas(&self, out: &mut Vec<(String, RefOr<Schema>)>);
     fn schema_names(&self) -> (String, String);
 }
@@ -617,31 +692,12 @@ impl<K: LogKind> KindOps for Registered<K> {
         })
     }
 
-    fn upsert<'a>(
-        &'a self,
-        txn: &'a DatabaseTransaction,
-        rows: Vec<Box<dyn Entry>>,
-    ) -> BoxFuture<'a, Result<(), ApiError>> {
-        Box::pin(async move {
-            let models = rows
-                .into_iter()
-                .map(|entry| {
-                    entry
-                        .into_any()
-                        .downcast::<Model<K>>()
-                        .map(|m| (*m).into_active_model().reset_all())
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| {
-                    tracing::error!(kind = K::NAME, "an entry of another kind");
-                    ApiError::Internal
-                })?;
-            crate::sync::push::upsert::<K::Entity, _>(txn, models).await
-        })
-    }
-
-    fn upsert_sql(&self, param: usize) -> Result<String, ApiError> {
-        upsert_json_sql::<K::Entity>(param)
+    fn upsert_sql(&self, backend: DbBackend, param: usize) -> Result<String, ApiError> {
+        if backend == DbBackend::Postgres {
+            upsert_json_sql::<K::Entity>(param)
+        } else {
+            Ok(upsert_sqlite_sql::<K::Entity>())
+        }
     }
 
     fn row_text(&self) -> Result<(RowFormat, [String; 2]), String> {

@@ -16,11 +16,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, IdenStatic, Iterable, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
     prelude::{DateTimeUtc, Uuid},
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, OnConflict, Query, UnionType},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, Query, UnionType},
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -145,70 +144,6 @@ async fn existing(
             .push(id);
     }
     Ok(found)
-}
-
-/// The most rows of one upsert statement.
-const UPSERT_CHUNK: usize = 32;
-
-/// Rows of the next upsert statement when `left` remain: [`UPSERT_CHUNK`],
-/// or the largest power of two up to `left`, so that statements come in at
-/// most 6 shapes a kind. Each connection keeps the statements it prepared
-/// (on SQLite in the server's memory, a few hundred KiB for one of a few
-/// hundred rows); one shape per row count (chunks of 200 and whatever was
-/// left) made the server's memory grow with the sizes of the pushes it had
-/// seen: 67-75 MiB after a push benchmark and the seeding of 100,000 entries
-/// in pushes of 1,000, 53-59 MiB with these shapes (docs/PERFORMANCE.md).
-fn chunk_rows(left: usize) -> usize {
-    if left >= UPSERT_CHUNK {
-        UPSERT_CHUNK
-    } else {
-        1 << left.max(1).ilog2()
-    }
-}
-
-/// Every column but the ones a record keeps for life.
-fn updatable<E: EntityTrait>() -> Vec<E::Column> {
-    E::Column::iter()
-        .filter(|c| !["id", "baby_id", "logged_by", "created_at"].contains(&c.as_str()))
-        .collect()
-}
-
-/// One multi-row upsert per chunk. The update only touches a row of the same
-/// baby; anything else means a concurrent create in another family took the
-/// id, and the whole push is retried.
-pub async fn upsert<E, A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), ApiError>
-where
-    E: EntityTrait,
-    A: ActiveModelTrait<Entity = E> + Send,
-{
-    let id = E::Column::iter()
-        .find(|c| c.as_str() == "id")
-        .ok_or(ApiError::Internal)?;
-    let baby = E::Column::iter()
-        .find(|c| c.as_str() == "baby_id")
-        .ok_or(ApiError::Internal)?;
-    let mut rows = rows.into_iter();
-    while rows.len() > 0 {
-        let size = chunk_rows(rows.len());
-        let chunk: Vec<A> = rows.by_ref().take(size).collect();
-        let n = chunk.len() as u64;
-        let mut on_conflict = OnConflict::column(id);
-        on_conflict
-            .update_columns(updatable::<E>())
-            .action_and_where(
-                Expr::col((E::default(), baby)).eq(Expr::col((Alias::new("excluded"), baby))),
-            );
-        let written = E::insert_many(chunk)
-            .on_conflict(on_conflict)
-            .exec_without_returning(txn)
-            .await?;
-        if written != n {
-            return Err(ApiError::Unavailable(
-                "a concurrent write took one of these ids; nothing was written; retry".into(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The entity a raw mutation names, for metrics.
@@ -451,27 +386,89 @@ async fn store(
         by_kind.entry(r.kind).or_default().push(r.entry);
     }
     if txn.get_database_backend() == DbBackend::Postgres {
-        return store_pg(txn, by_kind, counters, client, notify).await;
+        store_pg(txn, by_kind, counters, client, notify).await
+    } else {
+        store_sqlite(txn, by_kind, counters, client).await
     }
-    for (kind, rows) in by_kind {
-        kind.upsert(txn, rows).await?;
+}
+
+/// [`store`] on SQLite: one call, so one hand-over to the connection's
+/// thread while the database's one write lock is held: every kind's upsert
+/// (each kind's rows as one JSON parameter; an empty array for a kind not
+/// written, so that the text is the same for every push and stays
+/// prepared), the counters, the client. The parameters are anonymous (`?`):
+/// sqlx binds a call's values to its statements in order, and numbered ones
+/// (`?7`) in a later statement are left unbound when earlier statements
+/// skip numbers.
+async fn store_sqlite(
+    txn: &DatabaseTransaction,
+    mut by_kind: BTreeMap<Kind, Vec<Box<dyn Entry>>>,
+    counters: &BTreeMap<Uuid, i64>,
+    client: ClientMark,
+) -> Result<(), ApiError> {
+    static SQL: std::sync::OnceLock<Result<String, ApiError>> = std::sync::OnceLock::new();
+    let kinds = crate::kinds::KINDS;
+    let sql = SQL
+        .get_or_init(|| {
+            let mut parts = kinds
+                .iter()
+                .map(|k| k.upsert_sql(DbBackend::Sqlite, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            parts.push(
+                "UPDATE \"babies\" SET \"change_counter\" = \
+                 (SELECT value ->> 1 FROM json_each(?) WHERE unhex(value ->> 0) = \"babies\".\"id\") \
+                 WHERE \"id\" IN (SELECT unhex(value ->> 0) FROM json_each(?))"
+                    .into(),
+            );
+            parts.push(
+                "UPDATE \"sync_clients\" SET \"last_mutation_id\" = ?, \"updated_at\" = ? \
+                 WHERE \"client_id\" = ?"
+                    .into(),
+            );
+            Ok(parts.join(";\n"))
+        })
+        .as_ref()
+        .map_err(|_| ApiError::Internal)?;
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(kinds.len() + 4);
+    let mut expected = 0;
+    for kind in kinds {
+        let rows = by_kind.remove(kind).unwrap_or_default();
+        expected += rows.len() as u64;
+        values.push(stored_array(&rows)?.into());
     }
-    for (baby, counter) in counters {
-        babies::Entity::update_many()
-            .col_expr(babies::Column::ChangeCounter, Expr::value(*counter))
-            .filter(babies::Column::Id.eq(*baby))
-            .exec(txn)
-            .await?;
+    if let Some((kind, _)) = by_kind.first_key_value() {
+        tracing::error!(kind = kind.name(), "a kind not in the registry");
+        return Err(ApiError::Internal);
     }
-    sync_clients::Entity::update_many()
-        .col_expr(
-            sync_clients::Column::LastMutationId,
-            Expr::value(client.last),
-        )
-        .col_expr(sync_clients::Column::UpdatedAt, Expr::value(client.at))
-        .filter(sync_clients::Column::ClientId.eq(client.id))
-        .exec(txn)
-        .await?;
+    let counters: Vec<(String, i64)> = counters
+        .iter()
+        .map(|(b, c)| (b.simple().to_string(), *c))
+        .collect();
+    expected += counters.len() as u64 + 1;
+    let counters = json(&counters)?;
+    values.extend([
+        counters.clone().into(),
+        counters.into(),
+        client.last.into(),
+        client.at.into(),
+        client.id.into(),
+    ]);
+    let written = txn
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql.as_str(),
+            values,
+        ))
+        .await?
+        .rows_affected();
+    if written != expected {
+        // Every counter and the client are one row each; an upsert's update
+        // only touches a row of the same baby: a concurrent create in another
+        // family took one of these ids.
+        return Err(ApiError::Unavailable(
+            "a concurrent write took one of these ids; nothing was written; retry".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -491,7 +488,7 @@ async fn store_pg(
         parts.push(format!(
             "w{} AS ({} RETURNING 1)",
             parts.len(),
-            kind.upsert_sql(values.len())?
+            kind.upsert_sql(DbBackend::Postgres, values.len())?
         ));
         expected.push(rows.len() as u64);
     }
@@ -560,6 +557,24 @@ async fn store_pg(
     Ok(())
 }
 
+/// The entries as SQLite stores them, as one JSON array text, for a
+/// parameter.
+fn stored_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
+    let mut out = Vec::with_capacity(rows.len() * 300 + 2);
+    out.push(b'[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        r.write_stored(&mut out).map_err(|e| {
+            tracing::error!(error = %e, "an entry SQLite's upsert cannot take");
+            ApiError::Internal
+        })?;
+    }
+    out.push(b']');
+    String::from_utf8(out).map_err(|_| ApiError::Internal)
+}
+
 /// The entries' wire form, as one JSON array text, for a parameter.
 fn json_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
     let mut out = Vec::with_capacity(rows.len() * 400 + 2);
@@ -577,26 +592,4 @@ fn json_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
 /// `v` as one JSON text, for a parameter.
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|_| ApiError::Internal)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upserts_come_in_a_few_shapes() {
-        let mut shapes = std::collections::BTreeSet::new();
-        for n in 1..=2000 {
-            let (mut left, mut statements) = (n, 0);
-            while left > 0 {
-                let rows = chunk_rows(left);
-                assert!(rows >= 1 && rows <= left && rows <= UPSERT_CHUNK);
-                shapes.insert(rows);
-                left -= rows;
-                statements += 1;
-            }
-            assert!(statements <= n / UPSERT_CHUNK + 6, "{n}: {statements}");
-        }
-        assert_eq!(shapes.into_iter().collect::<Vec<_>>(), [1, 2, 4, 8, 16, 32]);
-    }
 }
