@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    RelationTrait, Set,
     prelude::{DateTimeUtc, Uuid},
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, Query, UnionType},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, Query, SelectStatement, UnionType},
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -75,6 +76,11 @@ async fn claim_client(
             find().one(txn).await?.ok_or(ApiError::Internal)?
         }
     };
+    owned(row, user)
+}
+
+/// The client row, if it is `user`'s; 403 if it is another user's.
+fn owned(row: sync_clients::Model, user: &str) -> Result<sync_clients::Model, ApiError> {
     if row.user_id != user {
         return Err(ApiError::Forbidden(
             "this clientId belongs to another user".into(),
@@ -83,25 +89,130 @@ async fn claim_client(
     Ok(row)
 }
 
-/// The stored records with these ids, of every kind. When several kinds are
-/// named, one statement first finds which ids exist (usually none: a push is
-/// mostly creates), and only those rows are read.
+/// What a push reads before it plans, named by its mutations: the ids per
+/// kind, the babies of its creates, and the ids its updates and deletes
+/// name (their babies are found by the lock statement itself).
+#[derive(Default)]
+struct Named {
+    ids: BTreeMap<Kind, Vec<Uuid>>,
+    babies: BTreeSet<Uuid>,
+    lookups: BTreeMap<Kind, Vec<Uuid>>,
+}
+
+impl Named {
+    fn of<'m>(mutations: impl Iterator<Item = &'m Mutation>) -> Self {
+        let mut named = Named::default();
+        for m in mutations {
+            named.ids.entry(m.kind).or_default().push(m.record_id);
+            match m.op {
+                Op::Create => named.babies.extend(m.baby_id),
+                Op::Update | Op::Delete => {
+                    named.lookups.entry(m.kind).or_default().push(m.record_id)
+                }
+            }
+        }
+        named
+    }
+}
+
+/// What the reads found: the babies locked (one row per caregiver) and
+/// which of the named ids exist, per kind.
+struct Found {
+    locked: Vec<LockedRow>,
+    existing: Vec<(Kind, Vec<Uuid>)>,
+}
+
+/// Each statement of a read says which it is in a column `q`, so that one
+/// call can hold several (SQLite).
+const Q: &str = "q";
+
+/// On SQLite, every read a push needs in one call (one hand-over to the
+/// connection's thread while the database's one write lock is held): the
+/// client row, the babies with every caregiver's level, which named ids
+/// exist. The client's `lastMutationId` is not known yet, so it reads for
+/// every mutation sent, already-applied ones too (what the plan does not
+/// need, it does not look at). The parameters are anonymous (`?`): sqlx
+/// binds a call's values to its statements in order.
+async fn read_sqlite(
+    txn: &DatabaseTransaction,
+    user: &str,
+    client: Uuid,
+    named: &Named,
+) -> Result<(Option<sync_clients::Model>, Found), ApiError> {
+    let client_query = Query::select()
+        .expr_as(Expr::val("client"), Alias::new(Q))
+        .column(Asterisk)
+        .from(sync_clients::Entity)
+        .and_where(sync_clients::Column::ClientId.eq(client))
+        .to_owned();
+    let mut queries = vec![client_query, lock_query(user, named)];
+    queries.extend(existing_query(&named.ids));
+    let (mut sql, mut values) = (String::new(), vec![]);
+    for q in &queries {
+        let stmt = DbBackend::Sqlite.build(q);
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&stmt.sql);
+        values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
+    }
+    let rows = txn
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?;
+    let mut row_of_client = None;
+    let mut found = Found {
+        locked: vec![],
+        existing: existing_slots(&named.ids),
+    };
+    for row in rows {
+        let q: String = row.try_get("", Q)?;
+        match q.as_str() {
+            "client" => row_of_client = Some(sync_clients::Model::from_query_result(&row, "")?),
+            "baby" => found.locked.push(locked_row(&row)?),
+            _ => existing_row(&row, &mut found.existing)?,
+        }
+    }
+    Ok((row_of_client, found))
+}
+
+/// The reads of [`read_sqlite`], one statement each (PostgreSQL, where the
+/// client row was locked first).
+async fn read_each(
+    txn: &DatabaseTransaction,
+    user: &str,
+    named: &Named,
+) -> Result<Found, ApiError> {
+    let backend = txn.get_database_backend();
+    let mut found = Found {
+        locked: vec![],
+        existing: existing_slots(&named.ids),
+    };
+    for row in txn
+        .query_all_raw(backend.build(&lock_query(user, named)))
+        .await?
+    {
+        found.locked.push(locked_row(&row)?);
+    }
+    if let Some(query) = existing_query(&named.ids) {
+        for row in txn.query_all_raw(backend.build(&query)).await? {
+            existing_row(&row, &mut found.existing)?;
+        }
+    }
+    Ok(found)
+}
+
+/// The stored records of the ids found to exist (usually none: a push is
+/// mostly creates).
 async fn load_records(
     txn: &DatabaseTransaction,
-    ids: &HashMap<Kind, Vec<Uuid>>,
+    existing: &[(Kind, Vec<Uuid>)],
 ) -> Result<HashMap<(Kind, Uuid), Record>, ApiError> {
-    let named: Vec<(Kind, &Vec<Uuid>)> = ids
-        .iter()
-        .filter(|(_, ids)| !ids.is_empty())
-        .map(|(k, ids)| (*k, ids))
-        .collect();
-    let found: Vec<(Kind, Vec<Uuid>)> = if named.len() > 1 {
-        existing(txn, &named).await?
-    } else {
-        named.into_iter().map(|(k, ids)| (k, ids.clone())).collect()
-    };
     let mut out = HashMap::new();
-    for (kind, ids) in found.iter().filter(|(_, ids)| !ids.is_empty()) {
+    for (kind, ids) in existing.iter().filter(|(_, ids)| !ids.is_empty()) {
         let query = Query::select()
             .column(Asterisk)
             .from(Alias::new(kind.name()))
@@ -113,37 +224,44 @@ async fn load_records(
     Ok(out)
 }
 
-/// Which of these ids exist, per kind: one statement over every table named.
-async fn existing(
-    txn: &DatabaseTransaction,
-    named: &[(Kind, &Vec<Uuid>)],
-) -> Result<Vec<(Kind, Vec<Uuid>)>, ApiError> {
-    let mut parts = named.iter().enumerate().map(|(i, (kind, ids))| {
+/// Which of these ids exist, per kind: one statement over every table
+/// named (rows: `q`, `k` the kind's place in `ids`, `id`); none when no id
+/// is named.
+fn existing_query(ids: &BTreeMap<Kind, Vec<Uuid>>) -> Option<SelectStatement> {
+    let mut parts = ids.iter().enumerate().map(|(i, (kind, ids))| {
         Query::select()
+            .expr_as(Expr::val("existing"), Alias::new(Q))
             .expr_as(Expr::val(i as i32), Alias::new("k"))
             .column(Alias::new("id"))
             .from(Alias::new(kind.name()))
             .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
             .to_owned()
     });
-    let Some(mut query) = parts.next() else {
-        return Ok(vec![]);
-    };
+    let mut query = parts.next()?;
     for part in parts {
         query.union(UnionType::All, part);
     }
-    let backend = txn.get_database_backend();
-    let mut found: Vec<(Kind, Vec<Uuid>)> = named.iter().map(|(k, _)| (*k, vec![])).collect();
-    for row in txn.query_all_raw(backend.build(&query)).await? {
-        let k: i32 = row.try_get("", "k")?;
-        let id: Uuid = row.try_get("", "id")?;
-        found
-            .get_mut(k as usize)
-            .ok_or(ApiError::Internal)?
-            .1
-            .push(id);
-    }
-    Ok(found)
+    Some(query)
+}
+
+/// Where [`existing_row`] puts what it finds: one slot per kind of `ids`,
+/// in order.
+fn existing_slots(ids: &BTreeMap<Kind, Vec<Uuid>>) -> Vec<(Kind, Vec<Uuid>)> {
+    ids.keys().map(|k| (*k, vec![])).collect()
+}
+
+fn existing_row(
+    row: &sea_orm::QueryResult,
+    slots: &mut [(Kind, Vec<Uuid>)],
+) -> Result<(), ApiError> {
+    let k: i32 = row.try_get("", "k")?;
+    let id: Uuid = row.try_get("", "id")?;
+    slots
+        .get_mut(k as usize)
+        .ok_or(ApiError::Internal)?
+        .1
+        .push(id);
+    Ok(())
 }
 
 /// The entity a raw mutation names, for metrics.
@@ -179,7 +297,17 @@ pub async fn push(
         .collect();
 
     let (_turn, txn) = begin_write(db).await?;
-    let client = claim_client(&txn, user, req.client_id).await?;
+    let (client, found) = if txn.get_database_backend() == DbBackend::Sqlite {
+        let named = Named::of(all.iter().filter_map(|(_, m)| m.as_ref().ok()));
+        let (row, found) = read_sqlite(&txn, user, req.client_id, &named).await?;
+        let client = match row {
+            Some(row) => owned(row, user)?,
+            None => claim_client(&txn, user, req.client_id).await?,
+        };
+        (client, Some(found))
+    } else {
+        (claim_client(&txn, user, req.client_id).await?, None)
+    };
     let last = client.last_mutation_id;
     let mut expected = last + 1;
     for (id, _) in seen.iter().filter(|(id, _)| *id > last) {
@@ -196,7 +324,7 @@ pub async fn push(
         txn.commit().await?;
         vec![]
     } else {
-        let (inputs, caregivers) = read_inputs(&txn, user, now, &parsed).await?;
+        let (inputs, caregivers) = read_inputs(&txn, user, now, &parsed, found).await?;
         let plan = plan(inputs, &parsed);
         // Every caregiver of the babies written to hears of it.
         let changes = Change::grouped(
@@ -249,41 +377,27 @@ pub async fn push(
 }
 
 /// Reads what the plan needs: the stored records named, and the babies
-/// written to, locked with the caller's level and their counters.
+/// written to, locked with the caller's level and their counters (`found`:
+/// already read, on SQLite).
 async fn read_inputs<'a>(
     txn: &DatabaseTransaction,
     user: &'a str,
     now: chrono::DateTime<chrono::Utc>,
     parsed: &[(i64, Result<Mutation, Rejection>)],
+    found: Option<Found>,
 ) -> Result<(Inputs<'a>, Vec<(Uuid, String)>), ApiError> {
-    // The babies written to: those of new creates, and those of the stored
-    // records that updates and deletes name (read once, unlocked, for that).
-    let mut ids: HashMap<Kind, Vec<Uuid>> = HashMap::new();
-    let mut lookups: HashMap<Kind, Vec<Uuid>> = HashMap::new();
-    let mut baby_ids: BTreeSet<Uuid> = BTreeSet::new();
-    for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
-        ids.entry(m.kind).or_default().push(m.record_id);
-        match m.op {
-            Op::Create => baby_ids.extend(m.baby_id),
-            Op::Update | Op::Delete => lookups.entry(m.kind).or_default().push(m.record_id),
+    let found = match found {
+        Some(found) => found,
+        None => {
+            let named = Named::of(parsed.iter().filter_map(|(_, m)| m.as_ref().ok()));
+            read_each(txn, user, &named).await?
         }
-    }
-    baby_ids.extend(
-        load_records(txn, &lookups)
-            .await?
-            .values()
-            .map(|r| r.baby_id),
-    );
-    // Lock those of them the caller can access, in id order (no deadlocks
-    // between pushes), with each baby's counter and every caregiver's level
-    // (the caller's decides; all of them hear of the write). A baby the
-    // caller cannot access is neither returned nor locked.
-    let locked = lock_babies(txn, user, &baby_ids).await?;
-    // Writers to these babies now wait for us: read the records as they are.
-    let records = load_records(txn, &ids).await?;
+    };
+    // Writers to the babies locked now wait for us: the records as they are.
+    let records = load_records(txn, &found.existing).await?;
     let mut babies: HashMap<Uuid, LockedBaby> = HashMap::new();
-    let mut caregivers: Vec<(Uuid, String)> = Vec::with_capacity(locked.len());
-    for (id, archived_at, counter, caregiver, level) in locked {
+    let mut caregivers: Vec<(Uuid, String)> = Vec::with_capacity(found.locked.len());
+    for (id, archived_at, counter, caregiver, level) in found.locked {
         if caregiver == user {
             babies.insert(
                 id,
@@ -326,17 +440,19 @@ async fn read_inputs<'a>(
     ))
 }
 
-/// One row per (baby, caregiver) of the babies in `ids` that `user` can
-/// access: id, archived at, change counter, caregiver, their level. The
-/// babies are locked (`FOR UPDATE`, in id order) on PostgreSQL; SQLite's
-/// `BEGIN IMMEDIATE` already holds the database.
+/// One row per (baby, caregiver) of the babies written to that `user` can
+/// access: id, archived at, change counter, caregiver, their level.
 type LockedRow = (Uuid, Option<DateTimeUtc>, i64, String, Level);
 
-async fn lock_babies(
-    txn: &DatabaseTransaction,
-    user: &str,
-    ids: &BTreeSet<Uuid>,
-) -> Result<Vec<LockedRow>, ApiError> {
+/// The babies written to (those of the creates, and those of the stored
+/// records the updates and deletes name) that `user` can access, with their
+/// counters and every caregiver's level (the caller's decides; all of them
+/// hear of the write), locked (`FOR UPDATE`, in id order: no deadlocks
+/// between pushes) on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds
+/// the database. A baby the caller cannot access is neither returned nor
+/// locked. A record never moves to another baby, so the babies found for
+/// updates and deletes are theirs for good.
+fn lock_query(user: &str, named: &Named) -> SelectStatement {
     let mine = Alias::new("mine");
     let callers = Query::select()
         .expr(Expr::val(1))
@@ -347,19 +463,42 @@ async fn lock_babies(
         )
         .and_where(Expr::col((mine, baby_access::Column::UserId)).eq(user))
         .to_owned();
+    let mut written = Condition::any().add(babies::Column::Id.is_in(named.babies.iter().copied()));
+    for (kind, ids) in &named.lookups {
+        written = written.add(
+            babies::Column::Id.in_subquery(
+                Query::select()
+                    .column(Alias::new("baby_id"))
+                    .from(Alias::new(kind.name()))
+                    .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
+                    .to_owned(),
+            ),
+        );
+    }
     let mut lock = babies::Entity::find()
         .select_only()
+        .expr_as(Expr::val("baby"), Q)
         .column(babies::Column::Id)
         .column(babies::Column::ArchivedAt)
         .column(babies::Column::ChangeCounter)
         .column(baby_access::Column::UserId)
         .column(baby_access::Column::AccessLevel)
         .join(JoinType::InnerJoin, babies::Relation::BabyAccess.def())
-        .filter(babies::Column::Id.is_in(ids.iter().copied()))
+        .filter(written)
         .filter(Expr::exists(callers))
         .order_by_asc(babies::Column::Id);
     QuerySelect::query(&mut lock).lock_with_tables(LockType::Update, [babies::Entity]);
-    Ok(lock.into_tuple::<LockedRow>().all(txn).await?)
+    lock.into_query()
+}
+
+fn locked_row(row: &sea_orm::QueryResult) -> Result<LockedRow, ApiError> {
+    Ok((
+        row.try_get("", "id")?,
+        row.try_get("", "archived_at")?,
+        row.try_get("", "change_counter")?,
+        row.try_get("", "user_id")?,
+        row.try_get("", "access_level")?,
+    ))
 }
 
 /// The client's new `lastMutationId`, written with the plan.
