@@ -2,15 +2,19 @@
 //! one transaction. [`super::plan`] decides the outcomes; this module reads
 //! what the plan needs and stores what it decided.
 //!
-//! The work for a batch of N mutations is a bounded number of statements: the
-//! client row (locked); the babies of updated and deleted records (read only
-//! when there are such mutations); the babies written to, locked in id order
-//! with their change counters and every caregiver's level (one statement:
-//! the caller's level decides, every caregiver hears of the write); which of
-//! the named ids exist (one statement over every kind named) and those
-//! records; then one upsert per kind (on PostgreSQL one statement whatever
-//! the number of rows, the rows as one JSON parameter), one counter update
-//! per baby written, and the client's new `lastMutationId`.
+//! The work for a batch of N mutations is a bounded number of statements,
+//! whatever N: the client row (locked); the babies written to (those of the
+//! creates, and those of the stored records the updates and deletes name,
+//! found by a subquery), locked in id order with their change counters and
+//! every caregiver's level (one statement: the caller's level decides, every
+//! caregiver hears of the write); which of the named ids exist (one
+//! statement over every kind named) and those records; then the write. On
+//! PostgreSQL the write is one statement (each kind's rows as one JSON
+//! parameter, the counters, the client's new `lastMutationId`, the
+//! notifications). On SQLite the reads are one call and the write another
+//! (each kind's rows as one JSON parameter read by `json_each`): the
+//! database's single write lock is held for as few hand-overs to the
+//! connection's thread as possible.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -511,8 +515,9 @@ struct ClientMark {
 /// Stores a plan: the records, the counters of the babies written to, the
 /// client's `lastMutationId`, and (PostgreSQL) the notifications. On
 /// PostgreSQL that is one statement (data-modifying `WITH` parts, each
-/// kind's rows as one JSON parameter); on SQLite, in-process, one upsert per
-/// kind and chunk, then the updates.
+/// kind's rows as one JSON parameter); on SQLite one call of several
+/// statements (an upsert per kind from one JSON parameter, the counters, the
+/// client).
 async fn store(
     txn: &DatabaseTransaction,
     writes: impl Iterator<Item = Record>,
