@@ -7,12 +7,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::db::Db;
 use axum::{extract::FromRequestParts, http::request::Parts};
 use jsonwebtoken::{
     Algorithm, AlgorithmFamily, DecodingKey, Validation, decode, decode_header,
     jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet},
 };
-use sea_orm::{DatabaseConnection, EntityTrait, Set, sea_query::OnConflict};
+use sea_orm::{EntityTrait, Set, sea_query::OnConflict};
 use serde::Deserialize;
 
 use crate::{config::Config, error::ApiError};
@@ -318,11 +319,7 @@ impl Authenticator {
     /// Creates or refreshes the user row of verified `claims`. The row is
     /// read on every request (one primary-key lookup), so a user deleted from
     /// the database is simply created again on its next request.
-    pub async fn remember(
-        &self,
-        db: &DatabaseConnection,
-        claims: Claims,
-    ) -> Result<AuthUser, ApiError> {
+    pub async fn remember(&self, db: &Db, claims: Claims) -> Result<AuthUser, ApiError> {
         let text = |v: &Option<serde_json::Value>, max: usize| {
             v.as_ref().and_then(|v| v.as_str()).map(|s| {
                 s.chars()
@@ -355,7 +352,7 @@ impl Authenticator {
 /// Creates the user on first sight; refreshes name and email from the claims
 /// that are present.
 async fn upsert_user(
-    db: &DatabaseConnection,
+    db: &Db,
     id: &str,
     name: Option<String>,
     email: Option<String>,

@@ -1,10 +1,11 @@
 //! Babies and their caregivers: the domain behind `/api/babies`.
 
+use crate::db::Db;
 use chrono::{Days, NaiveDate, Utc};
 use entity::{babies, baby_access, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, ModelTrait, QueryFilter, QueryOrder, Set, prelude::Uuid,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
+    QueryFilter, QueryOrder, Set, prelude::Uuid,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -129,7 +130,7 @@ fn validate_birth_date(date: NaiveDate) -> Result<NaiveDate, ApiError> {
 /// Creates a baby and makes the caller its owner, in one transaction. The same
 /// id again from a caller who can see it is a safe retry: `Ok((baby, false))`.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     events: &Events,
     user: &str,
     new: NewBaby,
@@ -243,13 +244,13 @@ pub async fn list<C: ConnectionTrait>(db: &C, user: &str) -> Result<BabyList, Ap
     })
 }
 
-pub async fn get(db: &DatabaseConnection, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
+pub async fn get<C: ConnectionTrait>(db: &C, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
     let (model, level) = access::authorize(db, user, id, Action::Read).await?;
     Ok(BabyView::new(&model, level))
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     events: &Events,
     user: &str,
     id: Uuid,
@@ -291,12 +292,7 @@ pub async fn update(
 }
 
 /// Archives (soft-deletes) the baby; archiving an archived baby changes nothing.
-pub async fn archive(
-    db: &DatabaseConnection,
-    events: &Events,
-    user: &str,
-    id: Uuid,
-) -> Result<BabyView, ApiError> {
+pub async fn archive(db: &Db, events: &Events, user: &str, id: Uuid) -> Result<BabyView, ApiError> {
     let (_turn, txn) = begin_write(db).await?;
     let (model, level) = access::authorize_locked(&txn, user, id, Action::Manage).await?;
     let model = if model.archived_at.is_none() {
@@ -313,8 +309,8 @@ pub async fn archive(
     Ok(BabyView::new(&model, level))
 }
 
-pub async fn caregivers(
-    db: &DatabaseConnection,
+pub async fn caregivers<C: ConnectionTrait>(
+    db: &C,
     user: &str,
     id: Uuid,
 ) -> Result<Vec<CaregiverView>, ApiError> {
@@ -343,7 +339,7 @@ fn caregiver_view(row: baby_access::Model, user: Option<users::Model>) -> Option
 
 /// Changes a caregiver's level (owner only). The last owner cannot be demoted.
 pub async fn set_caregiver(
-    db: &DatabaseConnection,
+    db: &Db,
     events: &Events,
     user: &str,
     id: Uuid,
@@ -383,7 +379,7 @@ pub async fn set_caregiver(
 /// Removes a caregiver: an owner may remove anyone, anybody may leave. The
 /// last owner can do neither.
 pub async fn remove_caregiver(
-    db: &DatabaseConnection,
+    db: &Db,
     events: &Events,
     user: &str,
     id: Uuid,

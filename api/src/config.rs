@@ -49,6 +49,19 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// A streaming read replica of the PostgreSQL database (optional): pull
+    /// and the read-only routes read there when it has caught up with what
+    /// was committed before the request came, the primary otherwise.
+    #[arg(long, env = "DATABASE_READ_URL", global = true)]
+    pub database_read_url: Option<String>,
+
+    /// A direct connection to the PostgreSQL primary, for when
+    /// `DATABASE_URL` goes through a transaction-mode pooler (PgBouncer):
+    /// live updates listen there and migrations take their lock there, and
+    /// statements through the pooler keep no state between transactions.
+    #[arg(long, env = "DATABASE_DIRECT_URL", global = true)]
+    pub database_direct_url: Option<String>,
+
     /// Where to listen.
     #[arg(
         long,
@@ -260,6 +273,18 @@ impl Config {
             || self.database_url.starts_with("postgresql://")
     }
 
+    /// Whether `DATABASE_URL` goes through a transaction-mode pooler.
+    pub fn behind_pooler(&self) -> bool {
+        self.database_direct_url.is_some()
+    }
+
+    /// Where sessions go: the migration lock, the live-updates listener.
+    pub fn direct_url(&self) -> &str {
+        self.database_direct_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -287,6 +312,8 @@ impl Config {
             &mut self.jwt_issuer,
             &mut self.jwt_audience,
             &mut self.cors_allowed_origins,
+            &mut self.database_read_url,
+            &mut self.database_direct_url,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;
@@ -308,6 +335,20 @@ impl Config {
                 "DATABASE_URL must start with sqlite:// or postgres://, got {:?}",
                 redact_url(&self.database_url)
             )));
+        }
+        for (name, url) in [
+            ("DATABASE_READ_URL", &self.database_read_url),
+            ("DATABASE_DIRECT_URL", &self.database_direct_url),
+        ] {
+            if let Some(url) = url
+                && !(self.is_postgres()
+                    && (url.starts_with("postgres://") || url.starts_with("postgresql://")))
+            {
+                return Err(ConfigError(format!(
+                    "{name} needs PostgreSQL: a postgres:// URL, with DATABASE_URL on PostgreSQL too; got {:?}",
+                    redact_url(url)
+                )));
+            }
         }
         let key_settings = [
             self.jwt_secret.is_some(),
@@ -488,5 +529,28 @@ mod tests {
         assert!(c.validate().unwrap_err().0.contains("PostgreSQL needs"));
         c.database_url = "mysql://x".into();
         assert!(c.validate().unwrap_err().0.contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn replica_and_direct_urls_need_postgres() {
+        let mut c = Config::defaults();
+        c.database_read_url = Some("postgres://postgres@127.0.0.1:5433/x".into());
+        let e = c.validate().unwrap_err().0;
+        assert!(e.contains("DATABASE_READ_URL needs PostgreSQL"), "{e}");
+        c.database_url = "postgres://postgres@127.0.0.1/x".into();
+        c.jwt_secret = Some(Secret::new("x".repeat(32)));
+        assert!(c.validate().is_ok());
+        assert!(!c.behind_pooler());
+        assert_eq!(c.direct_url(), "postgres://postgres@127.0.0.1/x");
+        c.database_direct_url = Some("sqlite://x.db".into());
+        let e = c.validate().unwrap_err().0;
+        assert!(e.contains("DATABASE_DIRECT_URL needs PostgreSQL"), "{e}");
+        c.database_direct_url = Some("postgres://postgres@127.0.0.1:5432/x".into());
+        assert!(c.validate().is_ok());
+        assert!(c.behind_pooler());
+        assert_eq!(c.direct_url(), "postgres://postgres@127.0.0.1:5432/x");
+        c.database_read_url = Some(" ".into());
+        c.drop_empty_settings();
+        assert!(c.database_read_url.is_none());
     }
 }

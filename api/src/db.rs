@@ -1,13 +1,18 @@
 //! Connecting (with retry and back-off), migrating (under a PostgreSQL
-//! advisory lock on one dedicated connection) and write transactions.
+//! advisory lock on one dedicated connection), write transactions, and the
+//! read snapshots of pull and the read-only routes (on a read replica when
+//! one is configured and has caught up).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    DbBackend, DbErr, ExecResult, IsolationLevel, QueryResult, SqliteTransactionMode, Statement,
+    TransactionError, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::{Config, redact_url};
@@ -15,7 +20,7 @@ use crate::config::{Config, redact_url};
 /// Arbitrary but fixed: the key of the advisory lock migrations run under.
 const MIGRATION_LOCK_KEY: i64 = 0x6261_6279_7379_6e63; // "babysync"
 
-fn options(url: &str, max_connections: u32) -> ConnectOptions {
+fn options(url: &str, max_connections: u32, pooled: bool) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
         .min_connections(0)
@@ -27,7 +32,19 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         // sqlx keeps prepared statements per connection, and a generic plan
         // made while a table was small (a sequential scan) would otherwise be
         // reused after it has grown, until the next ANALYZE.
-        .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]))
+        .map_sqlx_postgres_opts(move |o| {
+            if pooled {
+                // Through a transaction-mode pooler (PgBouncer 1.18 has no
+                // prepared statements of its own): no start-up parameters
+                // it would refuse, and no statement kept prepared past its
+                // transaction (the pooler runs `DEALLOCATE ALL` between
+                // transactions; see docs/SCALING.md). A statement prepared
+                // afresh is planned for its parameters anyway.
+                o.statement_cache_capacity(0).extra_float_digits(None)
+            } else {
+                o.options([("plan_cache_mode", "force_custom_plan")])
+            }
+        })
         .map_sqlx_postgres_pool_opts(|o| {
             // Each new pooled connection (the hook sea-orm offers runs once).
             o.after_connect(|_, _| {
@@ -120,17 +137,235 @@ pub fn tcp_nodelay_everywhere() {
     }
 }
 
-/// Connects, retrying with exponential back-off until `DB_CONNECT_TIMEOUT_SECS`.
-pub async fn connect(config: &Config) -> Result<DatabaseConnection, String> {
-    connect_with(config, &config.database_url, config.db_max_connections).await
+/// The database as the server uses it: the primary, reached directly or
+/// through a transaction-mode pooler, and optionally a read replica.
+///
+/// Statements run on it directly go to the primary. Through a pooler, each
+/// one runs in a transaction of its own: sqlx prepares a
+/// statement in one exchange with the server and runs it in the next, and
+/// between the two a transaction-mode pooler may hand the connection to
+/// another client unless a transaction holds it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    primary: DatabaseConnection,
+    pooled: bool,
+    replica: Option<Arc<Replica>>,
 }
 
-async fn connect_with(config: &Config, url: &str, max: u32) -> Result<DatabaseConnection, String> {
+/// A streaming replica for reads, and until when it is left alone after it
+/// lagged or failed.
+#[derive(Debug)]
+struct Replica {
+    conn: DatabaseConnection,
+    resting_until: Mutex<Option<Instant>>,
+}
+
+/// How long a read waits for the replica to replay what the primary had
+/// committed when the read began, before reading on the primary instead.
+const REPLICA_WAIT: Duration = Duration::from_millis(100);
+/// How long the replica is left alone after it lagged past [`REPLICA_WAIT`]
+/// or failed (reads go to the primary meanwhile).
+const REPLICA_REST: Duration = Duration::from_secs(1);
+/// At most this long for a probe of the replica (it may be unreachable).
+const REPLICA_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl Db {
+    /// The primary as it is (pool metrics, closing, migrations on SQLite).
+    pub fn primary(&self) -> &DatabaseConnection {
+        &self.primary
+    }
+
+    /// The primary, to set up (a metrics callback in tests).
+    pub fn primary_mut(&mut self) -> &mut DatabaseConnection {
+        &mut self.primary
+    }
+
+    /// A database of one connection pool, no pooler and no replica (tests).
+    pub fn from_connection(primary: DatabaseConnection) -> Self {
+        Db {
+            primary,
+            pooled: false,
+            replica: None,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.primary.ping().await
+    }
+
+    pub async fn close(self) -> Result<(), DbErr> {
+        if let Some(r) = &self.replica {
+            let _ = r.conn.close_by_ref().await;
+        }
+        self.primary.close().await
+    }
+
+    /// Runs `f` on the primary in a transaction of its own.
+    async fn on_primary<T, F>(&self, stmt: Statement, f: F) -> Result<T, DbErr>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+                Statement,
+            )
+                -> std::pin::Pin<Box<dyn Future<Output = Result<T, DbErr>> + Send + 'c>>
+            + Send,
+        T: Send,
+    {
+        let txn = self.primary.begin().await?;
+        let out = f(&txn, stmt).await?;
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    /// Through a pooler every statement but the simple protocol's
+    /// (`execute_unprepared`) is prepared first, parameters or not.
+    fn needs_transaction(&self, _stmt: &Statement) -> bool {
+        self.pooled
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DbBackend {
+        self.primary.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        if self.needs_transaction(&stmt) {
+            self.on_primary(stmt, |t, s| Box::pin(t.execute_raw(s)))
+                .await
+        } else {
+            self.primary.execute_raw(stmt).await
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        // Sent whole in one exchange (the simple protocol): no transaction needed.
+        self.primary.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if self.needs_transaction(&stmt) {
+            self.on_primary(stmt, |t, s| Box::pin(t.query_one_raw(s)))
+                .await
+        } else {
+            self.primary.query_one_raw(stmt).await
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if self.needs_transaction(&stmt) {
+            self.on_primary(stmt, |t, s| Box::pin(t.query_all_raw(s)))
+                .await
+        } else {
+            self.primary.query_all_raw(stmt).await
+        }
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl TransactionTrait for Db {
+    type Transaction = DatabaseTransaction;
+
+    async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.primary.begin().await
+    }
+
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        self.primary
+            .begin_with_config(isolation_level, access_mode)
+            .await
+    }
+
+    async fn begin_with_options(
+        &self,
+        options: TransactionOptions,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        self.primary.begin_with_options(options).await
+    }
+
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            )
+                -> std::pin::Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        self.primary.transaction(callback).await
+    }
+
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            )
+                -> std::pin::Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        self.primary
+            .transaction_with_config(callback, isolation_level, access_mode)
+            .await
+    }
+}
+
+/// Connects, retrying with exponential back-off until `DB_CONNECT_TIMEOUT_SECS`;
+/// the read replica, when configured, is connected on first use (it may be
+/// down: reads then go to the primary).
+pub async fn connect(config: &Config) -> Result<Db, String> {
+    let pooled = config.behind_pooler();
+    let primary = connect_with(
+        config,
+        &config.database_url,
+        config.db_max_connections,
+        pooled,
+    )
+    .await?;
+    let replica = match &config.database_read_url {
+        Some(url) => {
+            let mut opts = options(url, config.db_max_connections, pooled);
+            opts.connect_lazy(true);
+            let conn = Database::connect(opts)
+                .await
+                .map_err(|e| format!("cannot use DATABASE_READ_URL {}: {e}", redact_url(url)))?;
+            Some(Arc::new(Replica {
+                conn,
+                resting_until: Mutex::new(None),
+            }))
+        }
+        None => None,
+    };
+    Ok(Db {
+        primary,
+        pooled,
+        replica,
+    })
+}
+
+async fn connect_with(
+    config: &Config,
+    url: &str,
+    max: u32,
+    pooled: bool,
+) -> Result<DatabaseConnection, String> {
     let deadline = Instant::now() + Duration::from_secs(config.db_connect_timeout_secs);
     let mut delay = Duration::from_millis(100);
     loop {
         let attempt = async {
-            let db = Database::connect(options(url, max)).await?;
+            let db = Database::connect(options(url, max, pooled)).await?;
             db.ping().await?;
             Ok::<_, DbErr>(db)
         };
@@ -153,7 +388,7 @@ async fn connect_with(config: &Config, url: &str, max: u32) -> Result<DatabaseCo
 
 /// Applies pending migrations. On PostgreSQL this holds an advisory lock on a
 /// dedicated connection, so replicas starting together apply each migration once.
-pub async fn migrate(config: &Config, db: &DatabaseConnection) -> Result<(), String> {
+pub async fn migrate(config: &Config, db: &Db) -> Result<(), String> {
     let fail = |e: DbErr| format!("migration failed: {e}");
     if db.get_database_backend() != DbBackend::Postgres {
         // SQLite: processes sharing one file take turns through a lock file.
@@ -161,9 +396,11 @@ pub async fn migrate(config: &Config, db: &DatabaseConnection) -> Result<(), Str
             Some(path) => Some(lock_file(&path.with_extension("migrate.lock")).await?),
             None => None,
         };
-        return Migrator::up(db, None).await.map_err(fail);
+        return Migrator::up(db.primary(), None).await.map_err(fail);
     }
-    let conn = connect_with(config, &config.database_url, 1).await?;
+    // A session of its own, past any pooler: the lock is held across
+    // statements and transactions.
+    let conn = connect_with(config, config.direct_url(), 1, false).await?;
     let lock = |sql: &str| {
         Statement::from_sql_and_values(DbBackend::Postgres, sql, [MIGRATION_LOCK_KEY.into()])
     };
@@ -199,9 +436,11 @@ async fn lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
 }
 
 /// Names and states of every migration, for `migrate status`.
-pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bool)>, DbErr> {
-    Ok(Migrator::get_migration_with_status_read_only(db)
-        .await?
+pub async fn migration_status(db: &Db) -> Result<Vec<(String, bool)>, DbErr> {
+    let txn = db.begin().await?;
+    let list = Migrator::get_migration_with_status_read_only(&txn).await?;
+    txn.commit().await?;
+    Ok(list
         .into_iter()
         .map(|m| {
             (
@@ -213,10 +452,12 @@ pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bo
 }
 
 /// Are all migrations applied? (for `/health/ready`)
-pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
-    Ok(Migrator::get_pending_migrations_read_only(db)
-        .await?
-        .is_empty())
+pub async fn migrations_applied(db: &Db) -> Result<bool, DbErr> {
+    // In a transaction: it may go through a pooler.
+    let txn = db.begin().await?;
+    let pending = Migrator::get_pending_migrations_read_only(&txn).await?;
+    txn.commit().await?;
+    Ok(pending.is_empty())
 }
 
 /// This process's turn to write to SQLite (see [`begin_write`]): keep it
@@ -236,9 +477,7 @@ const WRITE_TURN_WAIT: Duration = Duration::from_secs(10);
 /// lock sat idle while writers slept: at full push rate, p99 536 ms and a
 /// third of PostgreSQL's throughput. Another process on the same file still
 /// waits in SQLite's busy handler.
-pub async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<(WriteTurn, DatabaseTransaction), DbErr> {
+pub async fn begin_write(db: &Db) -> Result<(WriteTurn, DatabaseTransaction), DbErr> {
     static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
         std::sync::LazyLock::new(Default::default);
     let turn = if db.get_database_backend() == DbBackend::Sqlite {
@@ -259,6 +498,157 @@ pub async fn begin_write(
     Ok((turn, txn))
 }
 
+/// Where a read ran, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOn {
+    Primary,
+    Replica,
+}
+
+impl ReadOn {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReadOn::Primary => "primary",
+            ReadOn::Replica => "replica",
+        }
+    }
+}
+
+/// Begins a read-only snapshot for pull and the read-only routes: on the
+/// read replica when it has replayed everything the primary had committed
+/// when this was called (waiting up to [`REPLICA_WAIT`] for it), else on the
+/// primary. So a read never sees less than a read that ended before it
+/// began, wherever that one ran: a pull never goes back on a cursor, a
+/// revocation or a `lastMutationId`, and a client sees its own pushes and
+/// the changes a poke told it of.
+///
+/// How it knows: the primary's WAL flush position is read first (every
+/// commit visible on the primary is flushed: babysync commits synchronously);
+/// then the replica's replay position, polled until it is at least that;
+/// then the snapshot is taken on the replica. Replay only moves forward, so
+/// a snapshot taken after the replay position passed a commit sees it. The
+/// snapshot's first statement checks that it is on the same server as the
+/// poll (the URL may lead to several).
+pub async fn begin_read(db: &Db) -> Result<(DatabaseTransaction, ReadOn), DbErr> {
+    if let Some(replica) = &db.replica
+        && !replica.resting()
+    {
+        let target = primary_flushed(db).await?;
+        match read_on_replica(replica, target).await {
+            Ok(Some(txn)) => return Ok((txn, ReadOn::Replica)),
+            Ok(None) => replica.rest(),
+            Err(e) => {
+                tracing::warn!(error = %e, "read replica failed; reading on the primary for now");
+                replica.rest();
+            }
+        }
+    }
+    Ok((begin_snapshot(&db.primary).await?, ReadOn::Primary))
+}
+
+/// A position in the WAL, from its text form `X/Y`.
+fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+/// Which server a statement ran on (a replica's address and start time).
+const SERVER_SQL: &str = "pg_postmaster_start_time()::text || ' ' || \
+     coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port()::text, '')";
+
+impl Replica {
+    fn resting(&self) -> bool {
+        let mut until = self.resting_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn rest(&self) {
+        *self.resting_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + REPLICA_REST);
+    }
+
+    /// The replica's replay position (`None`: it is not in recovery, so it
+    /// has everything) and which server it is.
+    async fn position(&self) -> Result<(Option<u64>, String), DbErr> {
+        let sql = format!(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn()::text, '0/0') END AS lsn, {SERVER_SQL} AS server"
+        );
+        // In a transaction: the URL may lead through a pooler.
+        let txn = self.conn.begin().await?;
+        let row = txn
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await?
+            .ok_or_else(|| DbErr::Custom("no row".into()))?;
+        txn.commit().await?;
+        let lsn: Option<String> = row.try_get("", "lsn")?;
+        let lsn = match lsn {
+            Some(text) => {
+                Some(parse_lsn(&text).ok_or_else(|| DbErr::Custom(format!("bad LSN {text:?}")))?)
+            }
+            None => None,
+        };
+        Ok((lsn, row.try_get("", "server")?))
+    }
+}
+
+/// The primary's WAL flush position: every commit visible there is before it.
+async fn primary_flushed(db: &Db) -> Result<u64, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_current_wal_flush_lsn()::text AS lsn",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row".into()))?;
+    let text: String = row.try_get("", "lsn")?;
+    parse_lsn(&text).ok_or_else(|| DbErr::Custom(format!("bad LSN {text:?}")))
+}
+
+/// A snapshot on the replica that holds everything up to `target`, or
+/// `None` if the replica does not get there in time.
+async fn read_on_replica(
+    replica: &Replica,
+    target: u64,
+) -> Result<Option<DatabaseTransaction>, DbErr> {
+    let deadline = Instant::now() + REPLICA_WAIT;
+    let server = loop {
+        let (lsn, server) = tokio::time::timeout(REPLICA_PROBE_TIMEOUT, replica.position())
+            .await
+            .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??;
+        if lsn.is_none_or(|l| l >= target) {
+            break server;
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let txn = tokio::time::timeout(REPLICA_PROBE_TIMEOUT, begin_snapshot(&replica.conn))
+        .await
+        .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??;
+    // The snapshot is taken by this first statement.
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT {SERVER_SQL} AS server"),
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row".into()))?;
+    let here: String = row.try_get("", "server")?;
+    if here != server {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    Ok(Some(txn))
+}
+
 /// Begins a read-only transaction that sees one snapshot throughout
 /// (PostgreSQL `REPEATABLE READ`; a SQLite read transaction already does).
 pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
@@ -275,6 +665,17 @@ pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransacti
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lsn_texts_parse_in_order() {
+        use super::parse_lsn;
+        assert_eq!(parse_lsn("0/0"), Some(0));
+        assert_eq!(parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374_D848));
+        assert!(parse_lsn("1/0") > parse_lsn("0/FFFFFFFF"));
+        for bad in ["", "0", "x/1", "1/", "/1"] {
+            assert_eq!(parse_lsn(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn every_tcp_socket_gets_nodelay() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,13 +1,13 @@
 //! Invites: how an owner shares a baby. Only the SHA-256 of a token is stored;
 //! the token is shown once, when the invite is made.
 
+use crate::db::Db;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{baby_access, baby_invites};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
     prelude::Uuid,
     sea_query::{Expr, ExprTrait},
 };
@@ -124,7 +124,7 @@ fn in_range(
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     user: &str,
     baby: Uuid,
     new: NewInvite,
@@ -178,8 +178,8 @@ pub async fn create(
     })
 }
 
-pub async fn list(
-    db: &DatabaseConnection,
+pub async fn list<C: sea_orm::ConnectionTrait>(
+    db: &C,
     user: &str,
     baby: Uuid,
 ) -> Result<Vec<InviteView>, ApiError> {
@@ -194,12 +194,7 @@ pub async fn list(
 }
 
 /// Revokes an invite; revoking a revoked invite changes nothing.
-pub async fn revoke(
-    db: &DatabaseConnection,
-    user: &str,
-    baby: Uuid,
-    invite: Uuid,
-) -> Result<(), ApiError> {
+pub async fn revoke(db: &Db, user: &str, baby: Uuid, invite: Uuid) -> Result<(), ApiError> {
     access::authorize(db, user, baby, Action::Manage).await?;
     let t = now();
     let found = baby_invites::Entity::find_by_id(invite)
@@ -234,7 +229,7 @@ fn unusable(m: &baby_invites::Model, at: DateTime<Utc>) -> Option<&'static str> 
 /// their level, and only then: a caller already at the invite's level or
 /// higher keeps it and uses nothing.
 pub async fn accept(
-    db: &DatabaseConnection,
+    db: &Db,
     events: &crate::events::Events,
     user: &str,
     req: AcceptInvite,

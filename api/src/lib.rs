@@ -28,6 +28,7 @@ pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use crate::db::Db;
 use axum::{
     Router,
     error_handling::HandleErrorLayer,
@@ -36,7 +37,7 @@ use axum::{
     middleware::{self, Next},
     response::IntoResponse,
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait as _;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
@@ -51,7 +52,7 @@ use crate::{auth::Authenticator, config::Config, error::ApiError};
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
     pub health: Arc<routes::health::HealthState>,
@@ -73,7 +74,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, config: Config, auth: Authenticator) -> Self {
+    pub fn new(db: Db, config: Config, auth: Authenticator) -> Self {
         let limiter = limits::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
         let events = events::Events::new(
             db.get_database_backend(),
@@ -236,7 +237,8 @@ pub async fn serve(
     // One listening connection per instance on PostgreSQL.
     let listening = (db.get_database_backend() == sea_orm::DbBackend::Postgres).then(|| {
         tokio::spawn(events::listen(
-            state.config.database_url.clone(),
+            // A session of its own: past any transaction-mode pooler.
+            state.config.direct_url().to_owned(),
             events.hub.clone(),
         ))
     });

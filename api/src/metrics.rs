@@ -4,6 +4,7 @@
 
 use std::{sync::OnceLock, time::Instant};
 
+use crate::db::Db;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{Method, header},
@@ -11,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DbBackend;
 
 use crate::AppState;
 
@@ -19,6 +20,7 @@ pub const REQUESTS: &str = "babysync_http_requests_total";
 pub const LATENCY: &str = "babysync_http_request_duration_seconds";
 pub const MUTATIONS: &str = "babysync_push_mutations_total";
 pub const PULL_ENTRIES: &str = "babysync_pull_entries_total";
+pub const READS: &str = "babysync_reads_total";
 pub const POOL_SIZE: &str = "babysync_db_pool_connections";
 pub const POOL_IN_USE: &str = "babysync_db_pool_in_use_connections";
 pub const POOL_MAX: &str = "babysync_db_pool_max_connections";
@@ -106,11 +108,17 @@ pub fn poke_sent() {
     metrics::counter!(POKES).increment(1);
 }
 
+/// A read snapshot begun for `route`, and where: `primary` or `replica`.
+pub fn read_on(route: &'static str, on: crate::db::ReadOn) {
+    metrics::counter!(READS, "route" => route, "on" => on.label()).increment(1);
+}
+
 pub fn pull_entries(n: usize) {
     metrics::counter!(PULL_ENTRIES).increment(n as u64);
 }
 
-fn record_pool(db: &DatabaseConnection, max: u32) {
+fn record_pool(db: &Db, max: u32) {
+    let db = db.primary();
     let (size, idle) = match db.get_database_backend() {
         DbBackend::Postgres => {
             let p = db.get_postgres_connection_pool();

@@ -272,7 +272,9 @@ async fn sigterm_lets_in_flight_requests_finish(backend: Backend) {
 
     // Hold the users table so that first-sight user inserts wait in flight.
     let blocker = db.connect().await;
-    let (_turn, txn) = api::db::begin_write(&blocker).await.unwrap();
+    let (_turn, txn) = api::db::begin_write(&api::db::Db::from_connection(blocker.clone()))
+        .await
+        .unwrap();
     if backend == Backend::Postgres {
         txn.execute_unprepared("LOCK TABLE users IN EXCLUSIVE MODE")
             .await

@@ -192,7 +192,7 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: Client,
-    pub db: DatabaseConnection,
+    pub db: api::db::Db,
     pub config: Config,
     pub auth: Arc<Authenticator>,
     stop: Option<oneshot::Sender<()>>,
@@ -257,7 +257,8 @@ pub async fn spawn_recording_app_with(
     api::db::migrate(&config, &db).await.expect("migrate");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
+    db.primary_mut()
+        .set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
     (start(test_db, config, db).await, seen)
 }
 
@@ -269,7 +270,7 @@ pub async fn spawn_unmigrated_app(backend: Backend) -> TestApp {
     start(test_db, config, db).await
 }
 
-async fn start(test_db: TestDb, config: Config, db: DatabaseConnection) -> TestApp {
+async fn start(test_db: TestDb, config: Config, db: api::db::Db) -> TestApp {
     let auth = Authenticator::from_config(&config, None).expect("auth config");
     let state = AppState::new(db.clone(), config.clone(), auth);
     let auth = state.auth.clone();
@@ -316,7 +317,7 @@ impl TestApp {
 
     /// Every stored record of every kind as (kind, id) -> (baby, version, archived).
     pub async fn stored(&self) -> HashMap<(&'static str, Uuid), (Uuid, i64, bool)> {
-        stored_rows(&self.db)
+        stored_rows(self.db.primary())
             .await
             .into_iter()
             .map(|(k, id, b, v, a)| ((k, id), (b, v, a)))

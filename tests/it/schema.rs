@@ -113,7 +113,7 @@ async fn check_columns(
 
 async fn entities_match_migrated_tables(backend: Backend) {
     let app = spawn_app(backend).await;
-    let db = &app.db;
+    let db = app.db.primary();
     let mut problems = vec![];
     check::<entity::users::Entity>(db, &mut problems).await;
     check::<entity::babies::Entity>(db, &mut problems).await;
@@ -159,7 +159,7 @@ async fn drift_check_detects_a_stray_column(backend: Backend) {
         .await
         .unwrap();
     let mut problems = vec![];
-    check::<entity::users::Entity>(&app.db, &mut problems).await;
+    check::<entity::users::Entity>(app.db.primary(), &mut problems).await;
     assert_eq!(
         problems,
         vec!["users.stray: in the table, not in the entity".to_owned()]

@@ -71,7 +71,10 @@ pub(crate) async fn list(
     State(s): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<babies::BabyList>, ApiError> {
-    Ok(Json(babies::list(&s.db, &user.id).await?))
+    let txn = read(&s, "babies").await?;
+    let out = babies::list(&txn, &user.id).await?;
+    txn.commit().await?;
+    Ok(Json(out))
 }
 
 /// One baby.
@@ -82,7 +85,10 @@ pub(crate) async fn show(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<BabyView>, ApiError> {
-    Ok(Json(babies::get(&s.db, &user.id, id).await?))
+    let txn = read(&s, "baby").await?;
+    let out = babies::get(&txn, &user.id, id).await?;
+    txn.commit().await?;
+    Ok(Json(out))
 }
 
 /// Edit a baby (owner, editor).
@@ -120,9 +126,10 @@ pub(crate) async fn caregivers(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<babies::CaregiverList>, ApiError> {
-    Ok(Json(babies::CaregiverList {
-        caregivers: babies::caregivers(&s.db, &user.id, id).await?,
-    }))
+    let txn = read(&s, "caregivers").await?;
+    let caregivers = babies::caregivers(&txn, &user.id, id).await?;
+    txn.commit().await?;
+    Ok(Json(babies::CaregiverList { caregivers }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -196,9 +203,10 @@ pub(crate) async fn list_invites(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<invites::InviteList>, ApiError> {
-    Ok(Json(invites::InviteList {
-        invites: invites::list(&s.db, &user.id, id).await?,
-    }))
+    let txn = read(&s, "invites").await?;
+    let invites = invites::list(&txn, &user.id, id).await?;
+    txn.commit().await?;
+    Ok(Json(invites::InviteList { invites }))
 }
 
 /// Revoke an invite (owner).
@@ -235,4 +243,12 @@ pub(crate) async fn accept_invite(
         )
         .await?,
     ))
+}
+
+/// A read-only route's snapshot: on the read replica when it holds
+/// everything committed before the request (see [`crate::db::begin_read`]).
+async fn read(s: &AppState, route: &'static str) -> Result<sea_orm::DatabaseTransaction, ApiError> {
+    let (txn, on) = crate::db::begin_read(&s.db).await?;
+    crate::metrics::read_on(route, on);
+    Ok(txn)
 }

@@ -17,9 +17,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use crate::db::Db;
 use entity::{server_settings, sync_clients};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set,
+    ConnectionTrait, DbBackend, EntityTrait, Set,
     prelude::Uuid,
     sea_query::{
         Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
@@ -49,7 +50,7 @@ pub struct PullOutcome {
 const CURSOR_KEY: &str = "pull_cursor_key";
 
 /// The cursor signing key every replica shares, made once in the database.
-pub async fn cursor_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
+pub async fn cursor_key(db: &Db) -> Result<Vec<u8>, ApiError> {
     let find = || server_settings::Entity::find_by_id(CURSOR_KEY.to_owned());
     if let Some(row) = find().one(db).await? {
         return hex::decode(row.value).map_err(|_| ApiError::Internal);
@@ -378,7 +379,7 @@ impl PullOutcome {
 
 #[tracing::instrument(skip_all, fields(client.id = %req.client_id, limit = req.limit))]
 pub async fn pull(
-    db: &DatabaseConnection,
+    db: &Db,
     key: &[u8],
     user: &str,
     req: PullRequest,
@@ -387,8 +388,10 @@ pub async fn pull(
         Some(text) => cursor::decode(key, user, text)?,
         None => Cursor::new(),
     };
-    // One snapshot for everything read below.
-    let txn = crate::db::begin_snapshot(db).await?;
+    // One snapshot for everything read below: on the read replica when it
+    // holds everything committed before this pull began.
+    let (txn, on) = crate::db::begin_read(db).await?;
+    crate::metrics::read_on("pull", on);
     let last_mutation_id = match sync_clients::Entity::find_by_id(req.client_id)
         .one(&txn)
         .await?

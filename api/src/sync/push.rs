@@ -18,11 +18,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::db::Db;
 use entity::{babies, baby_access, sync_clients};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    RelationTrait, Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait,
+    Set,
     prelude::{DateTimeUtc, Uuid},
     sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, Query, SelectStatement, UnionType},
 };
@@ -281,7 +282,7 @@ fn raw_entity(m: &super::validate::RawMutation) -> &'static str {
 /// or nothing does.
 #[tracing::instrument(skip_all, fields(client.id = %req.client_id, mutations = req.mutations.len()))]
 pub async fn push(
-    db: &DatabaseConnection,
+    db: &Db,
     events: &Events,
     user: &str,
     req: PushRequest,
