@@ -4,7 +4,11 @@
 # app's browser tests against the `babysync` binary just built (npm packages
 # from the committed lockfiles). Needs PostgreSQL at TEST_DATABASE_URL
 # (default postgres://postgres@127.0.0.1:5432/postgres), Node 18+ and npm,
-# and Chromium at /usr/bin/chromium (CHROMIUM_BIN) for the browser tests.
+# Chromium at /usr/bin/chromium (CHROMIUM_BIN) for the browser tests, and
+# for the deployment test (scripts/deploy_test.py: a primary and a streaming
+# replica of its own, PgBouncer, three servers behind HAProxy, faults) the
+# PostgreSQL server binaries, pgbouncer, haproxy and, for its network
+# faults (skipped where it cannot make network namespaces), root and iptables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +17,4 @@ cargo build --bin babysync
 export BABYSYNC_BIN="$PWD/target/debug/babysync"
 (cd clients/typescript && npm ci --no-audit --no-fund && npm test)
 (cd clients/web && npm ci --no-audit --no-fund && npm test)
+python3 scripts/deploy_test.py "$BABYSYNC_BIN"
