@@ -157,6 +157,8 @@ pub struct Db {
 #[derive(Debug)]
 struct Replica {
     conn: DatabaseConnection,
+    /// Through a transaction-mode pooler too: statements in transactions.
+    pooled: bool,
     resting_until: Mutex<Option<Instant>>,
 }
 
@@ -343,6 +345,7 @@ pub async fn connect(config: &Config) -> Result<Db, String> {
                 .map_err(|e| format!("cannot use DATABASE_READ_URL {}: {e}", redact_url(url)))?;
             Some(Arc::new(Replica {
                 conn,
+                pooled,
                 resting_until: Mutex::new(None),
             }))
         }
@@ -580,13 +583,16 @@ impl Replica {
         let sql = format!(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn()::text, '0/0') END AS lsn, {SERVER_SQL} AS server"
         );
-        // In a transaction: the URL may lead through a pooler.
-        let txn = self.conn.begin().await?;
-        let row = txn
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await?
-            .ok_or_else(|| DbErr::Custom("no row".into()))?;
-        txn.commit().await?;
+        let stmt = Statement::from_string(DbBackend::Postgres, sql);
+        let row = if self.pooled {
+            let txn = self.conn.begin().await?;
+            let row = txn.query_one_raw(stmt).await?;
+            txn.commit().await?;
+            row
+        } else {
+            self.conn.query_one_raw(stmt).await?
+        }
+        .ok_or_else(|| DbErr::Custom("no row".into()))?;
         let lsn: Option<String> = row.try_get("", "lsn")?;
         let lsn = match lsn {
             Some(text) => {
