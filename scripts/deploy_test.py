@@ -339,9 +339,13 @@ class Replica:
         return request(self.host, self.port, "GET", "/health/ready", timeout=2).status == 200
 
     def metric(self, name, labels):
-        r = request(self.host, self.port, "GET", "/metrics", timeout=5)
-        if r.status != 200:
-            return 0.0
+        for _ in range(20):
+            r = request(self.host, self.port, "GET", "/metrics", timeout=5)
+            if r.status == 200:
+                break
+            time.sleep(0.25)
+        else:
+            fail(f"replica {self.i}: /metrics answered {r.status}")
         total = 0.0
         for line in r.body.decode().splitlines():
             if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
@@ -673,6 +677,8 @@ def scenario(binary, root, listen, namespaces):
         steady[on] = sum(r.metric("babysync_reads_total", {"route": "pull", "on": on})
                          for r in replicas) - steady[on]
     log(f"steady load, 4 s: pulls read on the replica {steady['replica']:.0f}, on the primary {steady['primary']:.0f}")
+    check(steady["replica"] >= 20 and steady["replica"] >= 2 * steady["primary"],
+          "under steady load, most pulls should be read on the replica")
 
     no_thread_failed()
     # 1. SIGKILL a babysync replica, start it again.
@@ -769,6 +775,7 @@ def lagging_replica(replica_db, primary, replicas, family):
     replica_db.sql("SELECT pg_wal_replay_pause()")
     try:
         before = reads("primary")
+        before_replica = reads("replica")
         muts = family.batch(5)
         last = family.push_until_acked(muts, time.monotonic() + 30)
         t0 = time.monotonic()
@@ -780,7 +787,8 @@ def lagging_replica(replica_db, primary, replicas, family):
         r = family.pull_page(family.push_client, None)
         check(r.status == 200 and r.json()["lastMutationId"] >= last,
               "lastMutationId behind while the replica lagged")
-        check(reads("primary") >= before + 2, "the lagging replica was read from")
+        check(reads("primary") >= before + 2, "the pulls were not read on the primary")
+        check(reads("replica") == before_replica, "the lagging replica was read from")
         lag = replica_db.sql("SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")
         log(f"replay paused ({lag} bytes behind): the pull saw the new writes, read on the primary, in {ms:.0f} ms")
         FIGURES.append(("read replica replay paused", 0, "—",
@@ -791,10 +799,11 @@ def lagging_replica(replica_db, primary, replicas, family):
     target = primary.sql("SELECT pg_current_wal_flush_lsn()")
     wait_for("the replica catching up", lambda: replica_db.sql(
         f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") == "t", 30)
-    time.sleep(1.5)  # the servers leave a lagging replica alone for 1 s
-    family.pull_once()
-    family.pull_once()
-    check(reads("replica") > before, "reads did not return to the replica after it caught up")
+    # The servers leave a lagging replica alone for 1 s, then try it again.
+    def back_on_replica():
+        family.pull_once()
+        return reads("replica") > before
+    wait_for("reads back on the replica after it caught up", back_on_replica, 20)
 
 
 def network_faults(victim, families, urls):

@@ -157,8 +157,6 @@ pub struct Db {
 #[derive(Debug)]
 struct Replica {
     conn: DatabaseConnection,
-    /// Through a transaction-mode pooler too: statements in transactions.
-    pooled: bool,
     resting_until: Mutex<Option<Instant>>,
 }
 
@@ -338,14 +336,18 @@ pub async fn connect(config: &Config) -> Result<Db, String> {
     .await?;
     let replica = match &config.database_read_url {
         Some(url) => {
-            let mut opts = options(url, config.db_max_connections, pooled);
+            // Straight to the replica (not through a transaction-mode
+            // pooler): statements stay prepared per connection as on a
+            // direct primary. (Without a pooler's `DEALLOCATE ALL` between
+            // transactions, a connection that kept none would leave every
+            // statement it ran prepared on the server: sqlx names them all.)
+            let mut opts = options(url, config.db_max_connections, false);
             opts.connect_lazy(true);
             let conn = Database::connect(opts)
                 .await
                 .map_err(|e| format!("cannot use DATABASE_READ_URL {}: {e}", redact_url(url)))?;
             Some(Arc::new(Replica {
                 conn,
-                pooled,
                 resting_until: Mutex::new(None),
             }))
         }
@@ -520,23 +522,25 @@ impl ReadOn {
 /// Begins a read-only snapshot for pull and the read-only routes: on the
 /// read replica when it has replayed everything the primary had committed
 /// when this was called (waiting up to [`REPLICA_WAIT`] for it), else on the
-/// primary. So a read never sees less than a read that ended before it
-/// began, wherever that one ran: a pull never goes back on a cursor, a
-/// revocation or a `lastMutationId`, and a client sees its own pushes and
-/// the changes a poke told it of.
+/// primary. So a read holds every commit made on the primary before it
+/// began: a pull never goes back on a cursor, a revocation or a
+/// `lastMutationId`, and a client sees its own pushes and the changes a
+/// poke told it of. (With synchronous replication a commit can show on the
+/// replica a moment before the primary shows it; a read on the primary
+/// right after one on the replica could then miss it: see docs/SCALING.md.)
 ///
-/// How it knows: the primary's WAL flush position is read first (every
-/// commit visible on the primary is flushed: babysync commits synchronously);
-/// then the replica's replay position, polled until it is at least that;
-/// then the snapshot is taken on the replica. Replay only moves forward, so
-/// a snapshot taken after the replay position passed a commit sees it. The
-/// snapshot's first statement checks that it is on the same server as the
-/// poll (the URL may lead to several).
+/// How it knows: the primary's WAL insert position is read first (every
+/// commit visible there was written before it); then the replica's replay
+/// position, polled until it is at least that; then the snapshot is taken
+/// on the replica. Replay only moves forward, so a snapshot taken after the
+/// replay position passed a commit sees it. The snapshot's first statement
+/// checks that it is on the same server as the poll (the URL may lead to
+/// several).
 pub async fn begin_read(db: &Db) -> Result<(DatabaseTransaction, ReadOn), DbErr> {
     if let Some(replica) = &db.replica
         && !replica.resting()
     {
-        let target = primary_flushed(db).await?;
+        let target = primary_written(db).await?;
         match read_on_replica(replica, target).await {
             Ok(Some(txn)) => return Ok((txn, ReadOn::Replica)),
             Ok(None) => replica.rest(),
@@ -583,16 +587,11 @@ impl Replica {
         let sql = format!(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn()::text, '0/0') END AS lsn, {SERVER_SQL} AS server"
         );
-        let stmt = Statement::from_string(DbBackend::Postgres, sql);
-        let row = if self.pooled {
-            let txn = self.conn.begin().await?;
-            let row = txn.query_one_raw(stmt).await?;
-            txn.commit().await?;
-            row
-        } else {
-            self.conn.query_one_raw(stmt).await?
-        }
-        .ok_or_else(|| DbErr::Custom("no row".into()))?;
+        let row = self
+            .conn
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await?
+            .ok_or_else(|| DbErr::Custom("no row".into()))?;
         let lsn: Option<String> = row.try_get("", "lsn")?;
         let lsn = match lsn {
             Some(text) => {
@@ -604,12 +603,14 @@ impl Replica {
     }
 }
 
-/// The primary's WAL flush position: every commit visible there is before it.
-async fn primary_flushed(db: &Db) -> Result<u64, DbErr> {
+/// The primary's WAL insert position: every commit visible there was
+/// written before it (whatever `synchronous_commit` says: an asynchronous
+/// commit is visible before it is flushed).
+async fn primary_written(db: &Db) -> Result<u64, DbErr> {
     let row = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT pg_current_wal_flush_lsn()::text AS lsn",
+            "SELECT pg_current_wal_insert_lsn()::text AS lsn",
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("no row".into()))?;
@@ -640,13 +641,16 @@ async fn read_on_replica(
         .await
         .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??;
     // The snapshot is taken by this first statement.
-    let row = txn
-        .query_one_raw(Statement::from_string(
+    let row = tokio::time::timeout(
+        REPLICA_PROBE_TIMEOUT,
+        txn.query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             format!("SELECT {SERVER_SQL} AS server"),
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("no row".into()))?;
+        )),
+    )
+    .await
+    .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??
+    .ok_or_else(|| DbErr::Custom("no row".into()))?;
     let here: String = row.try_get("", "server")?;
     if here != server {
         txn.rollback().await?;
