@@ -223,12 +223,15 @@ fn sqlx_unavailable(e: &sea_orm::sqlx::Error) -> bool {
         E::Protocol(_) => true,
         E::Database(db) => {
             // PostgreSQL: class 08 (connection exception), 57P01..57P03 (admin
-            // shutdown, crash shutdown, cannot connect now). SQLite: busy/locked.
+            // shutdown, crash shutdown, cannot connect now), 40001 and 40P01
+            // (a serialization failure or deadlock, and a read replica's
+            // recovery conflict: the transaction was rolled back, a retry
+            // may pass). SQLite: busy/locked.
             let code = db.code().unwrap_or_default();
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
-                    "57P01" | "57P02" | "57P03" | "5" | "6" | "517"
+                    "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "5" | "6" | "517"
                 )
         }
         _ => false,
