@@ -81,15 +81,20 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
+    /// A 400 about the body as a whole (`details.field` is `""`).
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidRequest {
             message: message.into(),
-            details: None,
+            details: Some(json!({ "field": "" })),
         }
     }
 
-    /// A 400 for one field, naming it in the message and in `details.field`.
+    /// A 400 for one field, naming it in the message and in `details.field`
+    /// (a path: `mutations/3/id`).
     pub fn invalid_field(field: &str, message: impl std::fmt::Display) -> Self {
+        if field.is_empty() {
+            return Self::invalid(format!("the request body: {message}"));
+        }
         Self::InvalidRequest {
             message: format!("{field}: {message}"),
             details: Some(json!({ "field": field })),
@@ -153,6 +158,9 @@ impl ApiError {
     fn details(&self) -> Option<Value> {
         match self {
             Self::InvalidRequest { details, .. } => details.clone(),
+            Self::UnsupportedProtocolVersion => {
+                Some(json!({ "field": "protocolVersion", "expected": 1 }))
+            }
             Self::OutOfOrder { expected } => Some(json!({ "expected": expected })),
             Self::PayloadTooLarge { limit } | Self::TooManyMutations { limit } => {
                 Some(json!({ "limit": limit }))

@@ -52,20 +52,126 @@ pub async fn read_json_body<S: Send + Sync>(
         })
 }
 
-/// Parses JSON, naming the field at fault in the message.
+/// Parses JSON, naming the field at fault in the message and in
+/// `details.field` (a path such as `invites/0/maxUses`), with what is expected.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = pointer(e.path());
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            ApiError::invalid(format!("malformed JSON: {inner}"))
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid(format!(
+                "malformed JSON at line {}, column {}: {}",
+                inner.line(),
+                inner.column(),
+                strip_position(&inner.to_string())
+            ))
         } else {
-            ApiError::invalid_field(&path, strip_position(&inner.to_string()))
+            field_error(&path, &strip_position(&inner.to_string()))
         }
     })?;
     Ok(value)
 }
+
+/// A serde path as `details.field` writes it: names and indices joined by
+/// `/` (`mutations/3/data/amountMl`), `""` for the body as a whole.
+pub fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        let part = match segment {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } => key.clone(),
+            Segment::Enum { variant } => variant.clone(),
+            Segment::Unknown => "?".into(),
+        };
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&part);
+    }
+    out
+}
+
+/// Joins a field's path and a name inside it (serde's path of an unknown
+/// field already ends with it).
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else if path == name || path.ends_with(&format!("/{name}")) {
+        path.to_owned()
+    } else {
+        format!("{path}/{name}")
+    }
+}
+
+/// What serde said about `path`, as a person reads it: the field, and what
+/// it must be.
+pub fn field_error(path: &str, serde_message: &str) -> ApiError {
+    let ticked =
+        |m: &str| -> Vec<String> { m.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    if let Some(rest) = serde_message.strip_prefix("missing field ") {
+        let name = ticked(rest).into_iter().next().unwrap_or_default();
+        return ApiError::invalid_field(&join(path, &name), "is required");
+    }
+    if let Some(rest) = serde_message.strip_prefix("unknown field ") {
+        let mut names = ticked(rest).into_iter();
+        let name = names.next().unwrap_or_default();
+        let allowed: Vec<String> = names.collect();
+        let message = if allowed.is_empty() {
+            "is not a field here; this object takes none".to_owned()
+        } else {
+            format!(
+                "is not a field here; expected one of {}",
+                allowed.join(", ")
+            )
+        };
+        return ApiError::invalid_field(&join(path, &name), message);
+    }
+    if let Some(rest) = serde_message.strip_prefix("unknown variant ") {
+        let mut names = ticked(rest).into_iter();
+        let got = names.next().unwrap_or_default();
+        let allowed: Vec<String> = names.collect();
+        return ApiError::invalid_field(
+            path,
+            format!("must be one of {} (got {got:?})", allowed.join(", ")),
+        );
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = serde_message.strip_prefix(prefix)
+            && let Some((got, expected)) = rest.split_once(", expected ")
+        {
+            return ApiError::invalid_field(path, format!("must be {expected} (got {got})"));
+        }
+    }
+    if serde_message.starts_with("UUID parsing failed") || serde_message.contains("UUID") {
+        return ApiError::invalid_field(path, UUID_EXPECTED);
+    }
+    if CHRONO_MESSAGES.contains(&serde_message) {
+        let last = path.rsplit('/').next().unwrap_or_default();
+        let expected = if last.ends_with("Date") {
+            "must be a date YYYY-MM-DD, such as 2026-01-31"
+        } else {
+            "must be an RFC 3339 timestamp with an offset, such as 2026-11-21T07:05:00Z"
+        };
+        return ApiError::invalid_field(path, expected);
+    }
+    ApiError::invalid_field(path, serde_message)
+}
+
+const UUID_EXPECTED: &str = "must be a UUID such as 0192f7a4-5c1e-7d3a-9b2c-1f4e8a6b3c5d";
+
+/// What chrono says of a date or timestamp it cannot read (its `ParseError`s).
+const CHRONO_MESSAGES: &[&str] = &[
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "input is out of range",
+    "input is not enough for unique date and time",
+    "no possible date and time matching input",
+    "bad or unsupported format string",
+    "input is impossible",
+];
 
 /// Parses a JSON document into a `Value`, refusing duplicate object keys
 /// (which `serde_json` would otherwise resolve silently, last one winning).
@@ -77,7 +183,9 @@ pub fn parse_json_strict(bytes: &[u8]) -> Result<Value, ApiError> {
         .and_then(|v| de.end().map(|()| v));
     value.map_err(|e| {
         ApiError::invalid(format!(
-            "malformed JSON: {}",
+            "malformed JSON at line {}, column {}: {}",
+            e.line(),
+            e.column(),
             strip_position(&e.to_string())
         ))
     })
@@ -189,10 +297,52 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e| ApiError::invalid(format!("bad path parameter: {}", e.body_text())))
+            .map_err(path_error)
     }
 }
 
 /// The body limit in force, put in request extensions so rejections can name it.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimit(pub usize);
+
+/// A path parameter that does not parse: named, with what it must be.
+fn path_error(e: axum::extract::rejection::PathRejection) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    use axum::extract::rejection::PathRejection;
+    let PathRejection::FailedToDeserializePathParams(e) = e else {
+        return ApiError::invalid(format!("bad path: {}", e.body_text()));
+    };
+    match e.into_kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => {
+            let what = if expected_type.contains("Uuid") {
+                UUID_EXPECTED.to_owned()
+            } else {
+                format!("must be a {expected_type}")
+            };
+            ApiError::invalid_field(&key, format!("{what} (got {value:?})"))
+        }
+        ErrorKind::DeserializeError {
+            key,
+            value,
+            message,
+        } => {
+            let what = if message.contains("UUID") {
+                UUID_EXPECTED.to_owned()
+            } else {
+                format!("cannot be read: {message}")
+            };
+            ApiError::invalid_field(&key, format!("{what} (got {value:?})"))
+        }
+        ErrorKind::ParseErrorAtIndex { index, value, .. } => {
+            ApiError::invalid_field(&index.to_string(), format!("cannot be {value:?}"))
+        }
+        ErrorKind::InvalidUtf8InPathParam { key } => {
+            ApiError::invalid_field(&key, "must be valid UTF-8")
+        }
+        other => ApiError::invalid(format!("bad path: {other}")),
+    }
+}

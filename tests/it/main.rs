@@ -14,6 +14,7 @@ mod faults;
 mod health;
 mod invites;
 mod loadgen;
+mod messages;
 mod ops;
 mod pull;
 mod push;

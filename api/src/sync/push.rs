@@ -298,7 +298,8 @@ pub async fn push(
     let all: Vec<(i64, Result<Mutation, Rejection>)> = req
         .mutations
         .into_iter()
-        .map(|m| (m.id, parse_mutation(m, user, now)))
+        .enumerate()
+        .map(|(i, m)| (m.id, parse_mutation(m, user, now).map_err(|r| r.at(i))))
         .collect();
 
     let (_turn, txn) = begin_write(db).await?;

@@ -32,6 +32,19 @@ impl Rejection {
             current: None,
         }
     }
+    /// The same rejection of the mutation at `index` in the push: a message
+    /// that begins with a field (`data.amountMl: …`) names it by its path
+    /// in the request (`mutations/3/data/amountMl: …`).
+    pub fn at(mut self, index: usize) -> Self {
+        if let Some((field, rest)) = self.message.split_once(": ")
+            && !field.is_empty()
+            && !field.contains(' ')
+        {
+            self.message = format!("mutations/{index}/{}: {rest}", field.replace('.', "/"));
+        }
+        self
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self {
             code: RejectCode::Forbidden,
@@ -58,7 +71,9 @@ impl Rejection {
 fn object(body: Value, what: &str) -> Result<Map<String, Value>, ApiError> {
     match body {
         Value::Object(m) => Ok(m),
-        _ => Err(ApiError::invalid(format!("{what} must be a JSON object"))),
+        _ => Err(ApiError::invalid(format!(
+            "{what} must be a JSON object ({{…}})"
+        ))),
     }
 }
 
@@ -133,7 +148,7 @@ pub fn parse_push(body: Value, max_mutations: usize) -> Result<PushRequest, ApiE
     for (i, item) in list.into_iter().enumerate() {
         let Value::Object(body) = item else {
             return Err(ApiError::invalid_field(
-                &format!("mutations[{i}]"),
+                &format!("mutations/{i}"),
                 "must be an object with an integer id",
             ));
         };
@@ -143,7 +158,7 @@ pub fn parse_push(body: Value, max_mutations: usize) -> Result<PushRequest, ApiE
         };
         let Some(id) = id.filter(|id| *id >= 1) else {
             return Err(ApiError::invalid_field(
-                &format!("mutations[{i}].id"),
+                &format!("mutations/{i}/id"),
                 "must be a positive integer (at most 2^63-1)",
             ));
         };
