@@ -112,7 +112,8 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // One line per problem, the same whatever the log format (no log
+            // event besides it).
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
@@ -219,13 +220,14 @@ async fn serve(config: Config) -> Result<(), String> {
     let started = std::time::Instant::now();
     let secret = local_secret(&config)?;
     let auth = Authenticator::from_config(&config, secret.as_deref())?;
+    // Bind first: a port already taken is found before any database work.
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind_addr))?;
     let db = db::connect(&config).await?;
     if config.migrate_on_start {
         db::migrate(&config, &db).await?;
     }
-    let listener = tokio::net::TcpListener::bind(config.bind_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.bind_addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         %addr,

@@ -142,6 +142,26 @@ fn assert_fails_with(result: (bool, String, String), needle: &str) {
         .collect();
     assert_eq!(error_lines.len(), 1, "one clear line:\n{stderr}");
     assert!(error_lines[0].contains(needle), "{needle:?} in {stderr}");
+    let mentions = stderr.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(mentions, 1, "the problem is said once:\n{stderr}");
+}
+
+async fn a_taken_port_is_found_before_migrating(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut env = db_env(&db);
+    env.push(("BIND_ADDR", taken.local_addr().unwrap().to_string()));
+    assert_fails_with(
+        run(db.dir.path(), &as_refs(&env), &["serve"]),
+        "cannot listen on",
+    );
+    // Nothing was migrated before the port was found taken.
+    let (ok, stdout, stderr) = run(db.dir.path(), &as_refs(&env), &["migrate", "status"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !stdout.is_empty() && stdout.lines().all(|l| l.starts_with("pending\t")),
+        "{stdout}"
+    );
 }
 
 async fn bad_database_url_exits_nonzero(backend: Backend) {
@@ -154,6 +174,8 @@ async fn bad_database_url_exits_nonzero(backend: Backend) {
         ("DATABASE_URL", url.as_str()),
         ("JWT_SECRET", TEST_SECRET),
         ("DB_CONNECT_TIMEOUT_SECS", "1"),
+        // The port is bound first: any free one.
+        ("BIND_ADDR", "127.0.0.1:0"),
     ];
     let started = std::time::Instant::now();
     assert_fails_with(
@@ -332,6 +354,7 @@ both!(
     serve_without_migrate_on_start_waits_for_migrate_up,
     bad_database_url_exits_nonzero,
     bad_settings_exit_nonzero,
+    a_taken_port_is_found_before_migrating,
     concurrent_starts_apply_each_migration_once,
     sigterm_lets_in_flight_requests_finish,
 );
