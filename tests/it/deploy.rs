@@ -118,10 +118,18 @@ fn deployment_files_say_what_operators_rely_on() {
     );
     assert_eq!(api["depends_on"]["db"]["condition"], "service_healthy");
     assert_eq!(api["restart"], "unless-stopped");
-    assert!(
-        strings(&api["ports"])
-            .iter()
-            .any(|p| p.ends_with("8080:8080") || p == "8080")
+    // Published on this machine only unless BABYSYNC_PUBLISH says otherwise.
+    let ports = strings(&api["ports"]);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let none = HashMap::new();
+    assert_eq!(
+        interpolate(&ports[0], &none).unwrap(),
+        "127.0.0.1:8080:8080"
+    );
+    let everywhere = HashMap::from([("BABYSYNC_PUBLISH", "0.0.0.0:8080".to_owned())]);
+    assert_eq!(
+        interpolate(&ports[0], &everywhere).unwrap(),
+        "0.0.0.0:8080:8080"
     );
     assert!(
         api["environment"]["JWT_SECRET"]
