@@ -82,13 +82,24 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 /// Runs the binary: parse, set up logging, dispatch. Errors are one line on stderr.
 pub fn run() -> ExitCode {
     let _ = dotenvy::dotenv();
-    let mut cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let secret_on_command_line =
+        matches.value_source("jwt_secret") == Some(clap::parser::ValueSource::CommandLine);
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     cli.config.drop_empty_settings();
     if let Err(e) = cli.config.validate() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
     init_tracing(&cli.config);
+    if secret_on_command_line {
+        tracing::warn!(
+            "--jwt-secret shows the secret to every user of this machine (the process list); set JWT_SECRET in the environment or .env instead"
+        );
+    }
     limit_malloc_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -156,7 +167,10 @@ fn init_tracing(config: &Config) {
 }
 
 /// The HS256 secret of the embedded database, created once beside its file.
-fn local_secret(config: &Config) -> Result<Option<Vec<u8>>, String> {
+/// Creating it always warns (it is for local use only); using an existing
+/// one warns only when `serving` (`token` says nothing more about a file it
+/// or a server already warned about).
+fn local_secret(config: &Config, serving: bool) -> Result<Option<Vec<u8>>, String> {
     let any_jwt = config.jwt_secret.is_some()
         || config.jwt_public_key_file.is_some()
         || config.jwt_jwks_url.is_some();
@@ -164,7 +178,7 @@ fn local_secret(config: &Config) -> Result<Option<Vec<u8>>, String> {
         return Ok(None);
     }
     match config.local_secret_path() {
-        Some(path) => load_or_create_secret(&path).map(Some),
+        Some(path) => load_or_create_secret(&path, serving).map(Some),
         None => {
             tracing::warn!(
                 "in-memory database and no JWT_* setting: using a throw-away secret for this process"
@@ -181,7 +195,7 @@ fn random_secret() -> String {
     hex::encode(bytes)
 }
 
-fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
+fn load_or_create_secret(path: &Path, serving: bool) -> Result<Vec<u8>, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let show = |e: std::io::Error| format!("local secret {}: {e}", path.display());
     match std::fs::OpenOptions::new()
@@ -209,7 +223,9 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
                     path.display()
                 ));
             }
-            tracing::warn!(path = %path.display(), "no JWT_* setting: using the local secret file; for local use only");
+            if serving {
+                tracing::warn!(path = %path.display(), "no JWT_* setting: using the local secret file; for local use only");
+            }
             Ok(secret.as_bytes().to_vec())
         }
         Err(e) => Err(show(e)),
@@ -218,7 +234,7 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let secret = local_secret(&config)?;
+    let secret = local_secret(&config, true)?;
     let auth = Authenticator::from_config(&config, secret.as_deref())?;
     // Bind first: a port already taken is found before any database work.
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
@@ -311,7 +327,7 @@ fn healthcheck(bind: std::net::SocketAddr) -> Result<(), String> {
 }
 
 fn token(config: &Config, sub: &str, name: Option<&str>, ttl: Duration) -> Result<(), String> {
-    let secret = match (&config.jwt_secret, local_secret(config)?) {
+    let secret = match (&config.jwt_secret, local_secret(config, false)?) {
         (Some(s), _) => s.expose().as_bytes().to_vec(),
         (None, Some(local)) => local,
         (None, None) => {

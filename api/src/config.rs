@@ -72,6 +72,9 @@ pub struct Config {
     pub bind_addr: SocketAddr,
 
     /// HS256 shared secret (at least 32 bytes), used as the bytes given.
+    /// Set it as JWT_SECRET (the environment or .env): given as
+    /// --jwt-secret it shows in the process list to every user of the
+    /// machine.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<Secret>,
 

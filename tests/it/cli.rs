@@ -146,6 +146,45 @@ fn assert_fails_with(result: (bool, String, String), needle: &str) {
     assert_eq!(mentions, 1, "the problem is said once:\n{stderr}");
 }
 
+async fn secret_warnings_come_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path();
+    if backend == Backend::Sqlite {
+        // No JWT_* setting: the first `token` makes the local secret and
+        // says so; later ones use it quietly.
+        let (ok, stdout, stderr) = run(dir, &[], &["token", "--sub", "alice"]);
+        assert!(ok && !stdout.trim().is_empty(), "{stderr}");
+        let warnings = stderr.lines().filter(|l| l.contains("local use")).count();
+        assert_eq!(warnings, 1, "{stderr}");
+        for _ in 0..2 {
+            let (ok, _, stderr) = run(dir, &[], &["token", "--sub", "alice"]);
+            assert!(ok, "{stderr}");
+            assert!(!stderr.contains("local use"), "warned again: {stderr}");
+        }
+    }
+    let url = db.url.as_str();
+    // A secret on the command line: a warning; from the environment: none.
+    let (ok, _, stderr) = run(
+        dir,
+        &[("DATABASE_URL", url)],
+        &["--jwt-secret", TEST_SECRET, "token", "--sub", "alice"],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("process list"), "{stderr}");
+    assert!(
+        !stderr.contains(TEST_SECRET),
+        "the warning does not repeat it"
+    );
+    let (ok, _, stderr) = run(
+        dir,
+        &[("DATABASE_URL", url), ("JWT_SECRET", TEST_SECRET)],
+        &["token", "--sub", "alice"],
+    );
+    assert!(ok && !stderr.contains("process list"), "{stderr}");
+    let (ok, stdout, _) = run(dir, &[], &["--help"]);
+    assert!(ok && stdout.contains("process list"), "{stdout}");
+}
+
 async fn a_taken_port_is_found_before_migrating(backend: Backend) {
     let db = TestDb::new(backend).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -355,6 +394,7 @@ both!(
     bad_database_url_exits_nonzero,
     bad_settings_exit_nonzero,
     a_taken_port_is_found_before_migrating,
+    secret_warnings_come_once,
     concurrent_starts_apply_each_migration_once,
     sigterm_lets_in_flight_requests_finish,
 );
