@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod db;
+pub mod docs;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -120,6 +121,7 @@ pub fn build_app(state: AppState) -> Router {
         .merge(routes::health::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
+        .merge(docs::router())
         .merge(api)
         .merge(streams)
         .fallback_service(web::fallback(state.config.web_app_dir.clone()))

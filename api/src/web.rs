@@ -29,7 +29,7 @@ pub fn fallback(
         let files = files.clone();
         async move {
             let path = req.uri().path();
-            let ours = ["/api/", "/api", "/health/", "/metrics"]
+            let ours = ["/api/", "/api", "/health/", "/metrics", "/docs/"]
                 .iter()
                 .any(|p| path == *p || path.starts_with(p));
             match files {

@@ -62,4 +62,82 @@ async fn the_web_app_is_served_beside_the_api(backend: Backend) {
         .assert_error(404, "not_found");
 }
 
-both!(the_web_app_is_served_beside_the_api);
+/// `/docs`: the API reference page, and the vendored script it loads,
+/// compressed or not, the one pinned; with or without the web app.
+async fn the_api_reference_is_served_at_docs(backend: Backend) {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>app</title>",
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let app = spawn_app_with(backend, |c| c.web_app_dir = Some(path)).await;
+
+    let page = app.send(Method::GET, "/docs", None, None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.text.contains("spec-url=\"/openapi.json\""),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(api::docs::RAPIDOC_PATH));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+
+    // Without gzip: the script itself.
+    let plain = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(app.client.url(api::docs::RAPIDOC_PATH))
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(
+        plain.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let body = plain.bytes().await.unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        api::docs::RAPIDOC_SHA256
+    );
+    // With gzip: the stored bytes, compressed once, decompressing to the same.
+    let zipped = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(app.client.url(api::docs::RAPIDOC_PATH))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let raw = zipped.bytes().await.unwrap();
+    assert!(raw.len() < body.len() / 2, "sent compressed");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, body.to_vec());
+
+    // Under /docs/ nothing else, even with a web app: a 404, not its page.
+    let other = app.send(Method::GET, "/docs/other.js", None, None).await;
+    other.assert_error(404, "not_found");
+}
+
+both!(
+    the_web_app_is_served_beside_the_api,
+    the_api_reference_is_served_at_docs
+);

@@ -195,3 +195,36 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+test('the API reference at /docs renders every route from /openapi.json, with nothing from elsewhere', { timeout: 60_000 }, async (t) => {
+  const srv = await startServer(BACKENDS[0]);
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await ctx.newPage();
+    const elsewhere = [];
+    const errors = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(srv.url) && !r.url().startsWith('data:')) elsewhere.push(r.url());
+    });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    await page.goto(`${srv.url}/docs`);
+    // RapiDoc renders the document's operations (inside its shadow root).
+    await expectVisible(page.getByText('/api/sync/push'), 20_000);
+    await expectVisible(page.getByText('/api/sync/pull'));
+    await expectVisible(page.getByText('/api/babies/{id}/caregivers'));
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'docs.png') });
+    assert.deepEqual(elsewhere, [], 'no request leaves the server');
+    assert.deepEqual(errors, [], 'no script error (under the page CSP)');
+    t.diagnostic(`/docs rendered on ${BACKENDS[0]}`);
+  } catch (err) {
+    console.error(srv.logs().slice(-4000));
+    throw err;
+  } finally {
+    await ctx.close();
+    await srv.stop();
+  }
+});
