@@ -13,8 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo nextest run --workspace
-cargo build --bin babysync
+# The binary the integration tests ran, from the same build: a separate
+# `cargo build --bin babysync` would resolve features without the tests'
+# and build some thirty crates again.
 export BABYSYNC_BIN="$PWD/target/debug/babysync"
+[ -x "$BABYSYNC_BIN" ] || cargo build --bin babysync
 (cd clients/typescript && npm ci --no-audit --no-fund && npm test)
 (cd clients/web && npm ci --no-audit --no-fund && npm test)
 python3 scripts/deploy_test.py "$BABYSYNC_BIN"
