@@ -139,7 +139,13 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let timeout = std::time::Duration::from_secs(timeout_secs);
     if declared.is_some_and(|n| n > limit as u64) {
+        // Read (and drop) what the client is sending before answering, so
+        // that it reads the 413 instead of a reset connection.
+        if declared.is_some_and(|n| n <= (limit + DRAIN_BYTES) as u64) {
+            discard(body, DRAIN_BYTES + limit, timeout).await;
+        }
         return Err(too_large);
     }
     let collect = async {
@@ -150,6 +156,9 @@ async fn read_body(
                 .map_err(|e| ApiError::invalid(format!("could not read the request body: {e}")))?;
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > limit {
+                    let seen = buf.len() + data.len();
+                    drop(buf);
+                    discard(body, (limit + DRAIN_BYTES).saturating_sub(seen), timeout).await;
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
                 buf.extend_from_slice(&data);
@@ -157,7 +166,7 @@ async fn read_body(
         }
         Ok(buf)
     };
-    let raw = tokio::time::timeout(std::time::Duration::from_secs(timeout_secs), collect)
+    let raw = tokio::time::timeout(timeout, collect)
         .await
         .map_err(|_| ApiError::RequestTimeout { secs: timeout_secs })??;
     let bytes = match encoding {
@@ -171,6 +180,25 @@ async fn read_body(
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     Ok(Body::from(Bytes::from(bytes)))
+}
+
+/// How much of a body over the limit is read and dropped before the 413 (a
+/// client still sending when the server answers and closes would get a reset
+/// instead of the answer). Past it, the connection is closed at once.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads and drops up to `max` bytes of `body`, for at most `timeout`.
+async fn discard(mut body: Body, max: usize, timeout: std::time::Duration) {
+    let drain = async {
+        let mut seen = 0usize;
+        while seen <= max {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, drain).await;
 }
 
 /// Decompresses at most `limit + 1` bytes: a bomb is refused after `limit`.
