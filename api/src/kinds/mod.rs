@@ -13,6 +13,7 @@ pub mod feed;
 pub mod fields;
 pub mod nappy;
 pub mod sleep;
+pub mod timer;
 pub mod wire_sql;
 
 use std::{

@@ -1,0 +1,325 @@
+//! The timer fold of PROTOCOL.md ("Timers shared by caregivers"): an entry's
+//! timer state as a function of its `startedAt`, its `startSide` and the set
+//! of its events that are not archived, and of nothing else (not the order
+//! the events arrived in). Pure: the push applies it, and the TypeScript SDK
+//! computes the same locally.
+
+use chrono::{DateTime, Utc};
+use entity::enums::Side;
+use sea_orm::prelude::Uuid;
+use serde::Serialize;
+
+/// What a caregiver did to a timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    /// Feeds and pumping only (the event's `side`).
+    SwitchSide(Side),
+    Stop,
+}
+
+/// One `timer_event` that is not archived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: Uuid,
+    /// The moment of the action (the event's `startedAt`).
+    pub at: DateTime<Utc>,
+    pub action: Action,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum State {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// A stretch of time the timer ran, on one side (or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Segment {
+    #[serde(with = "entity::wire")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "entity::wire::option")]
+    pub ended_at: Option<DateTime<Utc>>,
+    pub side: Option<Side>,
+}
+
+/// The timer fields the server sets on the entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Folded {
+    pub state: State,
+    pub segments: Vec<Segment>,
+    /// The time of the stop that stopped it; `None` unless stopped.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The closed segments' length to the nearest minute.
+    pub duration_minutes: i32,
+}
+
+/// Folds `events` (in any order) into the timer of an entry that started at
+/// `started_at` on `start_side`.
+pub fn fold(started_at: DateTime<Utc>, start_side: Option<Side>, events: &[Event]) -> Folded {
+    // 1. By time, then by id as lower-case text (the hyphenated lower-case
+    //    form orders as the bytes do); none before the entry began.
+    let mut events: Vec<&Event> = events.iter().filter(|e| e.at >= started_at).collect();
+    events.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then_with(|| a.id.as_bytes().cmp(b.id.as_bytes()))
+    });
+    // 2. Running, one segment open from the entry's start, on its side.
+    let mut state = State::Running;
+    let mut side = start_side;
+    let mut segments = vec![Segment {
+        started_at,
+        ended_at: None,
+        side,
+    }];
+    let mut ended_at = None;
+    let close = |segments: &mut Vec<Segment>, at| {
+        if let Some(open) = segments.last_mut().filter(|s| s.ended_at.is_none()) {
+            open.ended_at = Some(at);
+        }
+    };
+    for e in events {
+        match (e.action, state) {
+            // 3.
+            (Action::Pause, State::Running) => {
+                close(&mut segments, e.at);
+                state = State::Paused;
+            }
+            // 4. (after a stop, it undoes the stop)
+            (Action::Resume, State::Paused | State::Stopped) => {
+                segments.push(Segment {
+                    started_at: e.at,
+                    ended_at: None,
+                    side,
+                });
+                state = State::Running;
+                ended_at = None;
+            }
+            // 5.
+            (Action::SwitchSide(to), State::Running) => {
+                close(&mut segments, e.at);
+                side = Some(to);
+                segments.push(Segment {
+                    started_at: e.at,
+                    ended_at: None,
+                    side,
+                });
+            }
+            (Action::SwitchSide(to), State::Paused) => side = Some(to),
+            // 6.
+            (Action::Stop, State::Running | State::Paused) => {
+                close(&mut segments, e.at);
+                state = State::Stopped;
+                ended_at = Some(e.at);
+            }
+            // 7. Anything else does not fit the state: nothing changes.
+            _ => {}
+        }
+    }
+    let closed_ms: i64 = segments
+        .iter()
+        .filter_map(|s| {
+            s.ended_at
+                .map(|end| (end - s.started_at).num_milliseconds())
+        })
+        .sum();
+    Folded {
+        state,
+        segments,
+        ended_at,
+        duration_minutes: i32::try_from((closed_ms + 30_000).div_euclid(60_000))
+            .unwrap_or(i32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(min: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + chrono::Duration::minutes(min)
+    }
+
+    fn ev(n: u128, min: i64, action: Action) -> Event {
+        Event {
+            id: Uuid::from_u128(n),
+            at: t(min),
+            action,
+        }
+    }
+
+    fn seg(from: i64, to: Option<i64>, side: Option<Side>) -> Segment {
+        Segment {
+            started_at: t(from),
+            ended_at: to.map(t),
+            side,
+        }
+    }
+
+    #[test]
+    fn a_new_timer_runs_with_one_open_segment() {
+        let f = fold(t(0), Some(Side::Left), &[]);
+        assert_eq!(f.state, State::Running);
+        assert_eq!(f.segments, vec![seg(0, None, Some(Side::Left))]);
+        assert_eq!((f.ended_at, f.duration_minutes), (None, 0));
+    }
+
+    #[test]
+    fn pause_resume_switch_and_stop() {
+        use Action::*;
+        let events = [
+            ev(1, 5, Pause),
+            ev(2, 7, Resume),
+            ev(3, 12, SwitchSide(Side::Right)),
+            ev(4, 20, Stop),
+        ];
+        let f = fold(t(0), Some(Side::Left), &events);
+        assert_eq!(f.state, State::Stopped);
+        assert_eq!(
+            f.segments,
+            vec![
+                seg(0, Some(5), Some(Side::Left)),
+                seg(7, Some(12), Some(Side::Left)),
+                seg(12, Some(20), Some(Side::Right)),
+            ]
+        );
+        assert_eq!(f.ended_at, Some(t(20)));
+        assert_eq!(f.duration_minutes, 18);
+    }
+
+    #[test]
+    fn both_parents_stop_the_earlier_stop_counts() {
+        let f = fold(
+            t(0),
+            None,
+            &[ev(1, 30, Action::Stop), ev(2, 25, Action::Stop)],
+        );
+        assert_eq!(f.ended_at, Some(t(25)));
+        assert_eq!(f.segments, vec![seg(0, Some(25), None)]);
+        assert_eq!(f.duration_minutes, 25);
+    }
+
+    #[test]
+    fn a_resume_after_a_stop_undoes_it() {
+        let f = fold(
+            t(0),
+            None,
+            &[ev(1, 10, Action::Stop), ev(2, 12, Action::Resume)],
+        );
+        assert_eq!(f.state, State::Running);
+        assert_eq!(f.ended_at, None);
+        assert_eq!(
+            f.segments,
+            vec![seg(0, Some(10), None), seg(12, None, None)]
+        );
+        assert_eq!(f.duration_minutes, 10);
+    }
+
+    #[test]
+    fn switching_side_while_paused_sets_the_next_segments_side() {
+        use Action::*;
+        let events = [
+            ev(1, 4, Pause),
+            ev(2, 5, SwitchSide(Side::Right)),
+            ev(3, 6, Resume),
+        ];
+        let f = fold(t(0), Some(Side::Left), &events);
+        assert_eq!(
+            f.segments,
+            vec![
+                seg(0, Some(4), Some(Side::Left)),
+                seg(6, None, Some(Side::Right))
+            ]
+        );
+    }
+
+    #[test]
+    fn actions_that_do_not_fit_change_nothing() {
+        use Action::*;
+        let events = [
+            ev(1, 1, Resume),                  // running: no
+            ev(2, 2, Pause),                   // paused
+            ev(3, 3, Pause),                   // paused again: no
+            ev(4, 4, Stop),                    // stopped
+            ev(5, 5, SwitchSide(Side::Right)), // stopped: no
+            ev(6, 6, Stop),                    // stopped again: no
+            ev(7, 7, Pause),                   // stopped: no
+        ];
+        let f = fold(t(0), Some(Side::Left), &events);
+        assert_eq!(f.state, State::Stopped);
+        assert_eq!(f.segments, vec![seg(0, Some(2), Some(Side::Left))]);
+        assert_eq!(f.ended_at, Some(t(4)));
+    }
+
+    #[test]
+    fn events_before_the_start_are_dropped_and_ties_go_by_id() {
+        let early = fold(t(10), None, &[ev(1, 5, Action::Stop)]);
+        assert_eq!(early.state, State::Running);
+        // Same moment: the lower id first (pause, then stop while paused).
+        let tie = [ev(0xb, 3, Action::Stop), ev(0xa, 3, Action::Pause)];
+        let f = fold(t(0), None, &tie);
+        assert_eq!(f.state, State::Stopped);
+        assert_eq!(f.ended_at, Some(t(3)));
+        assert_eq!(f.segments, vec![seg(0, Some(3), None)]);
+    }
+
+    #[test]
+    fn duration_is_rounded_to_the_nearest_minute() {
+        let at = |s: i64| t(0) + chrono::Duration::seconds(s);
+        let stop = |s| Event {
+            id: Uuid::from_u128(1),
+            at: at(s),
+            action: Action::Stop,
+        };
+        assert_eq!(fold(t(0), None, &[stop(89)]).duration_minutes, 1);
+        assert_eq!(fold(t(0), None, &[stop(90)]).duration_minutes, 2);
+        assert_eq!(fold(t(0), None, &[stop(29)]).duration_minutes, 0);
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Pause),
+            Just(Action::Resume),
+            Just(Action::Stop),
+            Just(Action::SwitchSide(Side::Left)),
+            Just(Action::SwitchSide(Side::Right)),
+        ]
+    }
+
+    proptest! {
+        /// Any order of the same events folds to the same timer.
+        #[test]
+        fn any_permutation_folds_the_same(
+            raw in proptest::collection::vec((0u128..6, -5i64..40, action()), 0..14),
+            seed in any::<u64>(),
+        ) {
+            let events: Vec<Event> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, (n, min, a))| ev((*n << 8) | i as u128, *min, *a))
+                .collect();
+            let want = fold(t(0), Some(Side::Left), &events);
+            let mut shuffled = events.clone();
+            // A Fisher-Yates shuffle from the seed.
+            let mut s = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                shuffled.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            prop_assert_eq!(fold(t(0), Some(Side::Left), &shuffled), want.clone());
+            // The segments never overlap and the open one, if any, is last.
+            for w in want.segments.windows(2) {
+                prop_assert!(w[0].ended_at.is_some_and(|e| e <= w[1].started_at));
+            }
+            prop_assert_eq!(want.ended_at.is_some(), want.state == State::Stopped);
+        }
+    }
+}
