@@ -284,6 +284,92 @@ mod tests {
         assert_eq!(fold(t(0), None, &[stop(29)]).duration_minutes, 0);
     }
 
+    /// Every order of every case's events (the file the SDK's tests read too).
+    #[test]
+    fn the_shared_cases_fold_as_written_in_every_order() {
+        use serde_json::Value;
+        let doc: Value = serde_json::from_str(include_str!("timer-cases.json")).unwrap();
+        let start = DateTime::parse_from_rfc3339(doc["startedAt"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |v: &Value| -> Option<DateTime<Utc>> {
+            v.as_f64()
+                .map(|m| start + chrono::Duration::milliseconds((m * 60_000.0).round() as i64))
+        };
+        let side = |v: &Value| match v.as_str() {
+            Some("left") => Some(Side::Left),
+            Some("right") => Some(Side::Right),
+            _ => None,
+        };
+        let cases = doc["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let events: Vec<Event> = case["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| Event {
+                    id: Uuid::parse_str(e[0].as_str().unwrap()).unwrap(),
+                    at: at(&e[1]).unwrap(),
+                    action: match e[2].as_str().unwrap() {
+                        "pause" => Action::Pause,
+                        "resume" => Action::Resume,
+                        "stop" => Action::Stop,
+                        "switchSide" => Action::SwitchSide(side(&e[3]).unwrap()),
+                        other => panic!("{other}"),
+                    },
+                })
+                .collect();
+            let x = &case["expect"];
+            let want = Folded {
+                state: match x["state"].as_str().unwrap() {
+                    "running" => State::Running,
+                    "paused" => State::Paused,
+                    _ => State::Stopped,
+                },
+                segments: x["segments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|g| Segment {
+                        started_at: at(&g[0]).unwrap(),
+                        ended_at: at(&g[1]),
+                        side: side(&g[2]),
+                    })
+                    .collect(),
+                ended_at: at(&x["endedAt"]),
+                duration_minutes: x["durationMinutes"].as_i64().unwrap() as i32,
+            };
+            let mut order: Vec<usize> = (0..events.len()).collect();
+            let mut seen = 0;
+            loop {
+                let permuted: Vec<Event> = order.iter().map(|&i| events[i]).collect();
+                assert_eq!(
+                    fold(start, side(&case["startSide"]), &permuted),
+                    want,
+                    "{name}, order {order:?}"
+                );
+                seen += 1;
+                if !next_permutation(&mut order) {
+                    break;
+                }
+            }
+            assert_eq!(seen, (1..=events.len()).product::<usize>().max(1), "{name}");
+        }
+    }
+
+    /// The next order in lexicographic order; false after the last.
+    fn next_permutation(v: &mut [usize]) -> bool {
+        let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
+            return false;
+        };
+        let j = (i..v.len()).rev().find(|&j| v[j] > v[i - 1]).unwrap();
+        v.swap(i - 1, j);
+        v[i..].reverse();
+        true
+    }
+
     fn action() -> impl Strategy<Value = Action> {
         prop_oneof![
             Just(Action::Pause),

@@ -6,3 +6,5 @@ export { Store, uuidv4 } from './store.ts';
 export type { StoreOptions, RejectedEvent, ChangeEvent, PushedEvent, SyncResult } from './store.ts';
 export { LiveSync, readSse } from './live.ts';
 export type { LiveOptions, LiveState, SseEvent } from './live.ts';
+export { foldTimer } from './timer.ts';
+export type { Side, TimerAction, TimerState, TimerEvent, Segment, FoldedTimer } from './timer.ts';
