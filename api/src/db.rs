@@ -148,6 +148,9 @@ pub fn tcp_nodelay_everywhere() {
 #[derive(Clone, Debug)]
 pub struct Db {
     primary: DatabaseConnection,
+    /// Through a transaction-mode pooler: every statement but the simple
+    /// protocol's (`execute_unprepared`) is prepared first, parameters or
+    /// not, so each runs in a transaction.
     pooled: bool,
     replica: Option<Arc<Replica>>,
 }
@@ -216,12 +219,6 @@ impl Db {
         txn.commit().await?;
         Ok(out)
     }
-
-    /// Through a pooler every statement but the simple protocol's
-    /// (`execute_unprepared`) is prepared first, parameters or not.
-    fn needs_transaction(&self, _stmt: &Statement) -> bool {
-        self.pooled
-    }
 }
 
 #[sea_orm::prelude::async_trait::async_trait]
@@ -231,7 +228,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        if self.needs_transaction(&stmt) {
+        if self.pooled {
             self.on_primary(stmt, |t, s| Box::pin(t.execute_raw(s)))
                 .await
         } else {
@@ -245,7 +242,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        if self.needs_transaction(&stmt) {
+        if self.pooled {
             self.on_primary(stmt, |t, s| Box::pin(t.query_one_raw(s)))
                 .await
         } else {
@@ -254,7 +251,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        if self.needs_transaction(&stmt) {
+        if self.pooled {
             self.on_primary(stmt, |t, s| Box::pin(t.query_all_raw(s)))
                 .await
         } else {
@@ -559,6 +556,23 @@ fn parse_lsn(text: &str) -> Option<u64> {
     Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
 }
 
+/// [`parse_lsn`], for a value the server sent.
+fn lsn(text: &str) -> Result<u64, DbErr> {
+    parse_lsn(text).ok_or_else(|| DbErr::Custom(format!("bad LSN {text:?}")))
+}
+
+/// The row a one-row probe returns.
+fn the_row(row: Option<QueryResult>) -> Result<QueryResult, DbErr> {
+    row.ok_or_else(|| DbErr::Custom("no row".into()))
+}
+
+/// `f`, within [`REPLICA_PROBE_TIMEOUT`] (the replica may be unreachable).
+async fn in_time<T>(f: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+    tokio::time::timeout(REPLICA_PROBE_TIMEOUT, f)
+        .await
+        .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))?
+}
+
 /// Which server a statement ran on (a replica's address and start time).
 const SERVER_SQL: &str = "pg_postmaster_start_time()::text || ' ' || \
      coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port()::text, '')";
@@ -587,19 +601,16 @@ impl Replica {
         let sql = format!(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn()::text, '0/0') END AS lsn, {SERVER_SQL} AS server"
         );
-        let row = self
-            .conn
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await?
-            .ok_or_else(|| DbErr::Custom("no row".into()))?;
-        let lsn: Option<String> = row.try_get("", "lsn")?;
-        let lsn = match lsn {
-            Some(text) => {
-                Some(parse_lsn(&text).ok_or_else(|| DbErr::Custom(format!("bad LSN {text:?}")))?)
-            }
-            None => None,
-        };
-        Ok((lsn, row.try_get("", "server")?))
+        let row = the_row(
+            self.conn
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await?,
+        )?;
+        let replayed: Option<String> = row.try_get("", "lsn")?;
+        Ok((
+            replayed.as_deref().map(lsn).transpose()?,
+            row.try_get("", "server")?,
+        ))
     }
 }
 
@@ -607,15 +618,14 @@ impl Replica {
 /// written before it (whatever `synchronous_commit` says: an asynchronous
 /// commit is visible before it is flushed).
 async fn primary_written(db: &Db) -> Result<u64, DbErr> {
-    let row = db
-        .query_one_raw(Statement::from_string(
+    let row = the_row(
+        db.query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             "SELECT pg_current_wal_insert_lsn()::text AS lsn",
         ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("no row".into()))?;
-    let text: String = row.try_get("", "lsn")?;
-    parse_lsn(&text).ok_or_else(|| DbErr::Custom(format!("bad LSN {text:?}")))
+        .await?,
+    )?;
+    lsn(&row.try_get::<String>("", "lsn")?)
 }
 
 /// A snapshot on the replica that holds everything up to `target`, or
@@ -626,10 +636,8 @@ async fn read_on_replica(
 ) -> Result<Option<DatabaseTransaction>, DbErr> {
     let deadline = Instant::now() + REPLICA_WAIT;
     let server = loop {
-        let (lsn, server) = tokio::time::timeout(REPLICA_PROBE_TIMEOUT, replica.position())
-            .await
-            .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??;
-        if lsn.is_none_or(|l| l >= target) {
+        let (replayed, server) = in_time(replica.position()).await?;
+        if replayed.is_none_or(|l| l >= target) {
             break server;
         }
         if Instant::now() >= deadline {
@@ -637,20 +645,15 @@ async fn read_on_replica(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    let txn = tokio::time::timeout(REPLICA_PROBE_TIMEOUT, begin_snapshot(&replica.conn))
-        .await
-        .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??;
+    let txn = in_time(begin_snapshot(&replica.conn)).await?;
     // The snapshot is taken by this first statement.
-    let row = tokio::time::timeout(
-        REPLICA_PROBE_TIMEOUT,
-        txn.query_one_raw(Statement::from_string(
+    let row = the_row(
+        in_time(txn.query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             format!("SELECT {SERVER_SQL} AS server"),
-        )),
-    )
-    .await
-    .map_err(|_| DbErr::Custom("the read replica did not answer in time".into()))??
-    .ok_or_else(|| DbErr::Custom("no row".into()))?;
+        )))
+        .await?,
+    )?;
     let here: String = row.try_get("", "server")?;
     if here != server {
         txn.rollback().await?;

@@ -108,11 +108,18 @@ fn join(path: &str, name: &str) -> String {
 /// What serde said about `path`, as a person reads it: the field, and what
 /// it must be.
 pub fn field_error(path: &str, serde_message: &str) -> ApiError {
+    let (field, what) = describe(path, serde_message);
+    ApiError::invalid_field(&field, what)
+}
+
+/// The field a serde error at `path` is about (an unknown or missing field
+/// is one level down) and what it must be.
+pub fn describe(path: &str, serde_message: &str) -> (String, String) {
     let ticked =
         |m: &str| -> Vec<String> { m.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
     if let Some(rest) = serde_message.strip_prefix("missing field ") {
         let name = ticked(rest).into_iter().next().unwrap_or_default();
-        return ApiError::invalid_field(&join(path, &name), "is required");
+        return (join(path, &name), "is required".to_owned());
     }
     if let Some(rest) = serde_message.strip_prefix("unknown field ") {
         let mut names = ticked(rest).into_iter();
@@ -126,37 +133,32 @@ pub fn field_error(path: &str, serde_message: &str) -> ApiError {
                 allowed.join(", ")
             )
         };
-        return ApiError::invalid_field(&join(path, &name), message);
+        return (join(path, &name), message);
     }
-    if let Some(rest) = serde_message.strip_prefix("unknown variant ") {
+    let what = if let Some(rest) = serde_message.strip_prefix("unknown variant ") {
         let mut names = ticked(rest).into_iter();
         let got = names.next().unwrap_or_default();
         let allowed: Vec<String> = names.collect();
-        return ApiError::invalid_field(
-            path,
-            format!("must be one of {} (got {got:?})", allowed.join(", ")),
-        );
-    }
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = serde_message.strip_prefix(prefix)
-            && let Some((got, expected)) = rest.split_once(", expected ")
-        {
-            return ApiError::invalid_field(path, format!("must be {expected} (got {got})"));
-        }
-    }
-    if serde_message.starts_with("UUID parsing failed") || serde_message.contains("UUID") {
-        return ApiError::invalid_field(path, UUID_EXPECTED);
-    }
-    if CHRONO_MESSAGES.contains(&serde_message) {
+        format!("must be one of {} (got {got:?})", allowed.join(", "))
+    } else if let Some((got, expected)) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|prefix| serde_message.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        format!("must be {expected} (got {got})")
+    } else if serde_message.contains("UUID") {
+        UUID_EXPECTED.to_owned()
+    } else if CHRONO_MESSAGES.contains(&serde_message) {
         let last = path.rsplit('/').next().unwrap_or_default();
-        let expected = if last.ends_with("Date") {
-            "must be a date YYYY-MM-DD, such as 2026-01-31"
+        if last.ends_with("Date") {
+            "must be a date YYYY-MM-DD, such as 2026-01-31".to_owned()
         } else {
-            "must be an RFC 3339 timestamp with an offset, such as 2026-11-21T07:05:00Z"
-        };
-        return ApiError::invalid_field(path, expected);
-    }
-    ApiError::invalid_field(path, serde_message)
+            "must be an RFC 3339 timestamp with an offset, such as 2026-11-21T07:05:00Z".to_owned()
+        }
+    } else {
+        serde_message.to_owned()
+    };
+    (path.to_owned(), what)
 }
 
 const UUID_EXPECTED: &str = "must be a UUID such as 0192f7a4-5c1e-7d3a-9b2c-1f4e8a6b3c5d";

@@ -263,18 +263,8 @@ fn check_times(entry: &dyn Entry) -> Result<(), Rejection> {
 /// Turns a serde error at `path` into `data.<field>: …`, saying what the
 /// field must be (the push names the mutation: see [`Rejection::at`]).
 pub fn field_error(path: &str, message: &str) -> Rejection {
-    let message = strip_position(message);
-    let field = if path.is_empty() || path == "." {
-        String::new()
-    } else {
-        path.replace('.', "/")
-    };
-    let said = match crate::extract::field_error(&field, message) {
-        crate::error::ApiError::InvalidRequest { message, .. } => message,
-        other => other.to_string(),
-    };
-    // `said` is "<field>: what it must be", or "the request body: …".
-    let what = said.split_once(": ").map_or(said.as_str(), |(_, w)| w);
+    let path = if path == "." { "" } else { path };
+    let (field, what) = crate::extract::describe(&path.replace('.', "/"), strip_position(message));
     if field.is_empty() {
         Rejection::invalid(format!("data: {what}"))
     } else {
