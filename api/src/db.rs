@@ -533,13 +533,18 @@ impl ReadOn {
 /// replay position passed a commit sees it. The snapshot's first statement
 /// checks that it is on the same server as the poll (the URL may lead to
 /// several).
-pub async fn begin_read(db: &Db) -> Result<(DatabaseTransaction, ReadOn), DbErr> {
+///
+/// Where it was begun is counted for `route` (`babysync_reads_total`).
+pub async fn begin_read(db: &Db, route: &'static str) -> Result<DatabaseTransaction, DbErr> {
     if let Some(replica) = &db.replica
         && !replica.resting()
     {
         let target = primary_written(db).await?;
         match read_on_replica(replica, target).await {
-            Ok(Some(txn)) => return Ok((txn, ReadOn::Replica)),
+            Ok(Some(txn)) => {
+                crate::metrics::read_on(route, ReadOn::Replica);
+                return Ok(txn);
+            }
             Ok(None) => replica.rest(),
             Err(e) => {
                 tracing::warn!(error = %e, "read replica failed; reading on the primary for now");
@@ -547,7 +552,9 @@ pub async fn begin_read(db: &Db) -> Result<(DatabaseTransaction, ReadOn), DbErr>
             }
         }
     }
-    Ok((begin_snapshot(&db.primary).await?, ReadOn::Primary))
+    let txn = begin_snapshot(&db.primary).await?;
+    crate::metrics::read_on(route, ReadOn::Primary);
+    Ok(txn)
 }
 
 /// A position in the WAL, from its text form `X/Y`.

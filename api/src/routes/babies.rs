@@ -14,6 +14,7 @@ use crate::{
     access::Level,
     auth::AuthUser,
     babies::{self, BabyPatch, BabyView, CaregiverView, NewBaby},
+    db::begin_read,
     error::ApiError,
     extract::{ApiJson, ApiPath},
     invites::{self, AcceptInvite, Accepted, InviteCreated, NewInvite},
@@ -71,7 +72,7 @@ pub(crate) async fn list(
     State(s): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<babies::BabyList>, ApiError> {
-    let txn = read(&s, "babies").await?;
+    let txn = begin_read(&s.db, "babies").await?;
     let out = babies::list(&txn, &user.id).await?;
     txn.commit().await?;
     Ok(Json(out))
@@ -85,7 +86,7 @@ pub(crate) async fn show(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<BabyView>, ApiError> {
-    let txn = read(&s, "baby").await?;
+    let txn = begin_read(&s.db, "baby").await?;
     let out = babies::get(&txn, &user.id, id).await?;
     txn.commit().await?;
     Ok(Json(out))
@@ -126,7 +127,7 @@ pub(crate) async fn caregivers(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<babies::CaregiverList>, ApiError> {
-    let txn = read(&s, "caregivers").await?;
+    let txn = begin_read(&s.db, "caregivers").await?;
     let caregivers = babies::caregivers(&txn, &user.id, id).await?;
     txn.commit().await?;
     Ok(Json(babies::CaregiverList { caregivers }))
@@ -203,7 +204,7 @@ pub(crate) async fn list_invites(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<invites::InviteList>, ApiError> {
-    let txn = read(&s, "invites").await?;
+    let txn = begin_read(&s.db, "invites").await?;
     let invites = invites::list(&txn, &user.id, id).await?;
     txn.commit().await?;
     Ok(Json(invites::InviteList { invites }))
@@ -243,12 +244,4 @@ pub(crate) async fn accept_invite(
         )
         .await?,
     ))
-}
-
-/// A read-only route's snapshot: on the read replica when it holds
-/// everything committed before the request (see [`crate::db::begin_read`]).
-async fn read(s: &AppState, route: &'static str) -> Result<sea_orm::DatabaseTransaction, ApiError> {
-    let (txn, on) = crate::db::begin_read(&s.db).await?;
-    crate::metrics::read_on(route, on);
-    Ok(txn)
 }

@@ -390,8 +390,7 @@ pub async fn pull(
     };
     // One snapshot for everything read below: on the read replica when it
     // holds everything committed before this pull began.
-    let (txn, on) = crate::db::begin_read(db).await?;
-    crate::metrics::read_on("pull", on);
+    let txn = crate::db::begin_read(db, "pull").await?;
     let last_mutation_id = match sync_clients::Entity::find_by_id(req.client_id)
         .one(&txn)
         .await?
