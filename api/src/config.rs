@@ -272,8 +272,7 @@ impl Config {
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://")
+        is_postgres_url(&self.database_url)
     }
 
     /// Whether `DATABASE_URL` goes through a transaction-mode pooler.
@@ -344,8 +343,7 @@ impl Config {
             ("DATABASE_DIRECT_URL", &self.database_direct_url),
         ] {
             if let Some(url) = url
-                && !(self.is_postgres()
-                    && (url.starts_with("postgres://") || url.starts_with("postgresql://")))
+                && !(self.is_postgres() && is_postgres_url(url))
             {
                 return Err(ConfigError(format!(
                     "{name} needs PostgreSQL: a postgres:// URL, with DATABASE_URL on PostgreSQL too; got {:?}",
@@ -441,6 +439,10 @@ impl Config {
     pub fn local_secret_path(&self) -> Option<PathBuf> {
         Some(self.sqlite_path()?.with_extension("secret"))
     }
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// A database URL with any password replaced, fit for a log line.
