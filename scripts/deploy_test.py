@@ -353,6 +353,11 @@ class Replica:
         return total
 
 
+def pull_reads(replicas, on):
+    """Pulls read `on` the primary or the replica, over every server."""
+    return sum(r.metric("babysync_reads_total", {"route": "pull", "on": on}) for r in replicas)
+
+
 def start_haproxy(root, replicas):
     port = free_port()
     cfg = os.path.join(root, "haproxy.cfg")
@@ -674,12 +679,10 @@ def scenario(binary, root, listen, namespaces):
             t.start()
             threads.append(t)
     time.sleep(1)
-    steady = {on: sum(r.metric("babysync_reads_total", {"route": "pull", "on": on}) for r in replicas)
-              for on in ("replica", "primary")}
+    steady = {on: pull_reads(replicas, on) for on in ("replica", "primary")}
     time.sleep(4)
     for on in steady:
-        steady[on] = sum(r.metric("babysync_reads_total", {"route": "pull", "on": on})
-                         for r in replicas) - steady[on]
+        steady[on] = pull_reads(replicas, on) - steady[on]
     log(f"steady load, 4 s: pulls read on the replica {steady['replica']:.0f}, on the primary {steady['primary']:.0f}")
     check(steady["replica"] >= 20 and steady["replica"] >= 2 * steady["primary"],
           "under steady load, most pulls should be read on the replica")
@@ -755,8 +758,8 @@ def scenario(binary, root, listen, namespaces):
         f"{sum(s == 'duplicate' for s in retried)} duplicate, {sum(s == 'applied' for s in retried)} applied; "
         f"{replayed} pushes replayed by HAProxy came back duplicate")
 
-    on_replica = sum(r.metric("babysync_reads_total", {"route": "pull", "on": "replica"}) for r in replicas)
-    on_primary = sum(r.metric("babysync_reads_total", {"route": "pull", "on": "primary"}) for r in replicas)
+    on_replica = pull_reads(replicas, "replica")
+    on_primary = pull_reads(replicas, "primary")
     log(f"pulls read on the replica: {on_replica:.0f}, on the primary: {on_primary:.0f}")
     check(on_replica > 0, "no pull was read on the read replica")
 
@@ -775,13 +778,10 @@ def scenario(binary, root, listen, namespaces):
 
 def lagging_replica(replica_db, primary, replicas, family):
     """Replay paused: pulls still see every write (read on the primary)."""
-    def reads(on):
-        return sum(r.metric("babysync_reads_total", {"route": "pull", "on": on}) for r in replicas)
-
     replica_db.sql("SELECT pg_wal_replay_pause()")
     try:
-        before = reads("primary")
-        before_replica = reads("replica")
+        before = pull_reads(replicas, "primary")
+        before_replica = pull_reads(replicas, "replica")
         muts = family.batch(5)
         last = family.push_until_acked(muts, time.monotonic() + 30)
         t0 = time.monotonic()
@@ -793,22 +793,22 @@ def lagging_replica(replica_db, primary, replicas, family):
         r = family.pull_page(family.push_client, None)
         check(r.status == 200 and r.json()["lastMutationId"] >= last,
               "lastMutationId behind while the replica lagged")
-        check(reads("primary") >= before + 2, "the pulls were not read on the primary")
-        check(reads("replica") == before_replica, "the lagging replica was read from")
+        check(pull_reads(replicas, "primary") >= before + 2, "the pulls were not read on the primary")
+        check(pull_reads(replicas, "replica") == before_replica, "the lagging replica was read from")
         lag = replica_db.sql("SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")
         log(f"replay paused ({lag} bytes behind): the pull saw the new writes, read on the primary, in {ms:.0f} ms")
         FIGURES.append(("read replica replay paused", 0, "—",
                         f"pulls read on the primary; one took {ms:.0f} ms"))
     finally:
         replica_db.sql("SELECT pg_wal_replay_resume()")
-    before = reads("replica")
+    before = pull_reads(replicas, "replica")
     target = primary.sql("SELECT pg_current_wal_flush_lsn()")
     wait_for("the replica catching up", lambda: replica_db.sql(
         f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") == "t", 30)
     # The servers leave a lagging replica alone for 1 s, then try it again.
     def back_on_replica():
         family.pull_once()
-        return reads("replica") > before
+        return pull_reads(replicas, "replica") > before
     wait_for("reads back on the replica after it caught up", back_on_replica, 20)
 
 
