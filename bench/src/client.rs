@@ -20,7 +20,18 @@ pub const PULL: &str = "/api/sync/pull";
 pub const ACCEPT: &str = "/api/invites/accept";
 
 /// The kinds of log entry, in the order a pull answer lists them.
-pub const KINDS: [&str; 3] = ["feed_log", "sleep_log", "nappy_log"];
+pub const KINDS: [&str; 10] = [
+    "feed_log",
+    "sleep_log",
+    "nappy_log",
+    "pumping_log",
+    "growth_log",
+    "medication_log",
+    "temperature_log",
+    "solids_log",
+    "activity_log",
+    "timer_event",
+];
 
 /// The `startedAt` of every entry the mutation builders make.
 pub const T0: &str = "2026-11-20T07:05:00.000Z";

@@ -3,9 +3,9 @@
 //! database type error when read (one behaviour everywhere: a 500 logged as
 //! an error), never a silent default.
 
-/// Declares a stored enum: its variants with their wire/stored names (each
-/// the variant's name in camelCase, which a test checks), and how a bad value
-/// is reported when deserialised (`$bad` gets the text given).
+/// Declares a stored enum: its variants with their wire/stored names, and
+/// how a bad value is reported when deserialised (`$bad` gets the text
+/// given). A test checks that serde and the OpenAPI schema use the names.
 macro_rules! stored_enum {
     (
         $(#[$meta:meta])*
@@ -17,10 +17,12 @@ macro_rules! stored_enum {
             sea_orm::DeriveValueType, serde::Serialize, utoipa::ToSchema,
         )]
         #[sea_orm(value_type = "String")]
-        #[serde(rename_all = "camelCase")]
-        #[schema(rename_all = "camelCase")]
         pub enum $name {
-            $($variant,)+
+            $(
+                #[serde(rename = $text)]
+                #[schema(rename = $text)]
+                $variant,
+            )+
         }
 
         impl std::fmt::Display for $name {
@@ -120,6 +122,65 @@ stored_enum!(
     }
 );
 
+stored_enum!(
+    ActivityType, bad = |_s| one_of(ActivityType::NAMES),
+    {
+        TummyTime = "tummyTime", Bath = "bath", IndoorPlay = "indoorPlay",
+        OutdoorPlay = "outdoorPlay", SkinToSkin = "skinToSkin", Other = "other",
+    }
+);
+
+stored_enum!(
+    DoseUnit, bad = |_s| one_of(DoseUnit::NAMES),
+    {
+        Ml = "ml", Mg = "mg", Drops = "drops", Tablet = "tablet", Capsule = "capsule",
+        Sachet = "sachet", Puff = "puff",
+    }
+);
+
+stored_enum!(
+    TemperatureSite, bad = |_s| one_of(TemperatureSite::NAMES),
+    { Ear = "ear", Forehead = "forehead", Armpit = "armpit", Rectal = "rectal", Oral = "oral" }
+);
+
+stored_enum!(
+    Reaction, bad = |_s| one_of(Reaction::NAMES),
+    {
+        Loved = "loved", Liked = "liked", Neutral = "neutral", Disliked = "disliked",
+        Allergic = "allergic",
+    }
+);
+
+stored_enum!(
+    /// A solids entry's `allergens` are a set of these (stored as a JSON array).
+    Allergen, bad = |_s| one_of(Allergen::NAMES),
+    {
+        Milk = "milk", Egg = "egg", Peanut = "peanut", TreeNut = "treeNut", Soy = "soy",
+        Wheat = "wheat", Fish = "fish", Shellfish = "shellfish", Sesame = "sesame",
+    }
+);
+
+stored_enum!(
+    /// A timer's state, set by the server from the fold of its events.
+    TimerState, bad = |_s| one_of(TimerState::NAMES),
+    { Running = "running", Paused = "paused", Stopped = "stopped" }
+);
+
+stored_enum!(
+    /// What a caregiver did to a timer (a `timer_event`'s `action`).
+    TimerAction, bad = |_s| one_of(TimerAction::NAMES),
+    { Pause = "pause", Resume = "resume", SwitchSide = "switchSide", Stop = "stop" }
+);
+
+stored_enum!(
+    /// The kinds an entry with a timer can be (a `timer_event`'s `entryEntity`).
+    TimerEntity, bad = |_s| one_of(TimerEntity::NAMES),
+    {
+        FeedLog = "feed_log", SleepLog = "sleep_log", PumpingLog = "pumping_log",
+        ActivityLog = "activity_log",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +220,13 @@ mod tests {
         check(NappyType::ALL, NappyType::NAMES);
         check(NappyColour::ALL, NappyColour::NAMES);
         check(NappyConsistency::ALL, NappyConsistency::NAMES);
+        check(ActivityType::ALL, ActivityType::NAMES);
+        check(DoseUnit::ALL, DoseUnit::NAMES);
+        check(TemperatureSite::ALL, TemperatureSite::NAMES);
+        check(Reaction::ALL, Reaction::NAMES);
+        check(Allergen::ALL, Allergen::NAMES);
+        check(TimerState::ALL, TimerState::NAMES);
+        check(TimerAction::ALL, TimerAction::NAMES);
+        check(TimerEntity::ALL, TimerEntity::NAMES);
     }
 }

@@ -28,6 +28,13 @@ pub struct Model {
     pub is_estimated: bool,
     pub estimated_source: Option<String>,
     pub end_side: Option<crate::enums::Side>,
+    pub start_side: Option<crate::enums::Side>,
+    /// Set by the server: `null` unless the entry is a timer.
+    pub timer_state: Option<crate::enums::TimerState>,
+    /// Set by the server from the timer's events: `null` unless a timer.
+    #[sea_orm(column_type = "Json", nullable)]
+    #[schema(value_type = Option<Vec<crate::timer::Segment>>)]
+    pub segments: Option<Json>,
     #[sea_orm(column_type = "Text", nullable)]
     pub notes: Option<String>,
     #[schema(value_type = String, format = DateTime)]

@@ -1,15 +1,23 @@
 //! SeaORM entities for babysync, in the generated style: one module per table,
 //! no hand-written logic beyond `ActiveModelBehavior`.
 
+pub mod activity_log;
 pub mod babies;
 pub mod baby_access;
 pub mod baby_invites;
 pub mod enums;
 pub mod feed_log;
+pub mod growth_log;
+pub mod medication_log;
 pub mod nappy_log;
+pub mod pumping_log;
 pub mod server_settings;
 pub mod sleep_log;
+pub mod solids_log;
 pub mod sync_clients;
+pub mod temperature_log;
+pub mod timer;
+pub mod timer_event;
 pub mod users;
 pub mod wire;
 

@@ -22,6 +22,12 @@ pub struct Model {
     #[serde(default, with = "crate::wire::option")]
     pub ended_at: Option<DateTimeUtc>,
     pub duration_minutes: Option<i32>,
+    /// Set by the server: `null` unless the entry is a timer.
+    pub timer_state: Option<crate::enums::TimerState>,
+    /// Set by the server from the timer's events: `null` unless a timer.
+    #[sea_orm(column_type = "Json", nullable)]
+    #[schema(value_type = Option<Vec<crate::timer::Segment>>)]
+    pub segments: Option<Json>,
     #[sea_orm(column_type = "Text", nullable)]
     pub notes: Option<String>,
     #[schema(value_type = String, format = DateTime)]

@@ -584,7 +584,18 @@ pub async fn stored_rows(db: &DatabaseConnection) -> Vec<Row> {
             out
         }};
     }
-    rows!(feed_log, sleep_log, nappy_log)
+    rows!(
+        feed_log,
+        sleep_log,
+        nappy_log,
+        pumping_log,
+        growth_log,
+        medication_log,
+        temperature_log,
+        solids_log,
+        activity_log,
+        timer_event
+    )
 }
 
 /// A 200 push answer whose every result is `applied`.

@@ -50,6 +50,7 @@ async fn first_sync_sends_everything(backend: Backend) {
         json!({"id": f, "babyId": one, "startedAt": "2026-11-20T07:05:00.000Z", "method": "bottle",
                "endedAt": "2026-11-20T07:25:00.000Z", "durationMinutes": 20, "amountMl": 120,
                "isEstimated": true, "estimatedSource": "scale", "endSide": "left", "notes": "good feed",
+               "startSide": null, "timerState": null, "segments": null,
                "loggedBy": "alice", "createdAt": b["changes"]["feed_log"][0]["createdAt"],
                "updatedAt": b["changes"]["feed_log"][0]["createdAt"], "archivedAt": null, "version": 1})
     );
@@ -67,7 +68,9 @@ async fn first_sync_sends_everything(backend: Backend) {
             "id",
             "loggedBy",
             "notes",
+            "segments",
             "startedAt",
+            "timerState",
             "updatedAt",
             "version"
         ]
@@ -642,6 +645,7 @@ pub fn every_kind_of_value(baby: &str) -> Vec<Value> {
         }] = json!(c);
         mutations.push(next("nappy_log", data));
     }
+    the_new_kinds(&mut next, hostile, &mut mutations);
     // An update that clears fields, and a delete (a tombstone).
     let first = Uuid::parse_str(mutations[1]["data"]["id"].as_str().unwrap()).unwrap();
     let n = mutations.len() as i64;
@@ -653,6 +657,111 @@ pub fn every_kind_of_value(baby: &str) -> Vec<Value> {
     let gone = Uuid::parse_str(mutations[0]["data"]["id"].as_str().unwrap()).unwrap();
     mutations.push(delete(n + 2, "feed_log", gone));
     mutations
+}
+
+/// Every value of the six kinds of issue 20, and timers with their events.
+fn the_new_kinds(next: &mut impl FnMut(&str, Value) -> Value, hostile: &str, out: &mut Vec<Value>) {
+    use entity::enums::{
+        ActivityType, Allergen, DoseUnit, Reaction, Side, TemperatureSite, TimerAction,
+    };
+    for (i, (l, r)) in [
+        (Some(0), None),
+        (None, Some(1000)),
+        (Some(1000), Some(1000)),
+        (None, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut d = json!({"startedAt": T0, "endedAt": "2026-11-20T07:25:00.000Z", "durationMinutes": 1440, "startSide": Side::NAMES[i % 2]});
+        if let Some(l) = l {
+            d["leftMl"] = json!(l);
+        }
+        if let Some(r) = r {
+            d["rightMl"] = json!(r);
+        }
+        if l.is_none() && r.is_none() {
+            d["totalMl"] = json!(2000);
+        }
+        out.push(next("pumping_log", d));
+    }
+    out.push(next(
+        "growth_log",
+        json!({"startedAt": T0, "weightGrams": 300}),
+    ));
+    out.push(next("growth_log", json!({"startedAt": T0, "weightGrams": 40000, "lengthMm": 1300, "headCircumferenceMm": 650})));
+    out.push(next(
+        "growth_log",
+        json!({"startedAt": T0, "lengthMm": 300, "headCircumferenceMm": 200, "notes": hostile}),
+    ));
+    for (i, unit) in DoseUnit::NAMES.iter().enumerate() {
+        let dose = [0.001, 10000.0, 2.5, 5.0, 1.005, 120.125, 7.0][i % 7];
+        out.push(next("medication_log", json!({
+            "startedAt": T0, "name": hostile.chars().take(100).collect::<String>(), "dose": dose, "doseUnit": unit,
+            "minIntervalMinutes": ([0, 10080, 240][i % 3]), "maxDosesPer24h": ([1, 24, 4][i % 3]),
+        })));
+    }
+    out.push(next(
+        "medication_log",
+        json!({"startedAt": T0, "name": "x"}),
+    ));
+    for (i, site) in TemperatureSite::NAMES.iter().enumerate() {
+        let celsius = [30.0, 45.0, 37.2, 38.5, 36.9][i % 5];
+        out.push(next(
+            "temperature_log",
+            json!({"startedAt": T0, "celsius": celsius, "site": site}),
+        ));
+    }
+    out.push(next(
+        "temperature_log",
+        json!({"startedAt": T0, "celsius": 37}),
+    ));
+    for (i, reaction) in Reaction::NAMES.iter().enumerate() {
+        let allergens: Vec<&str> = Allergen::NAMES.iter().skip(i).step_by(2).copied().collect();
+        out.push(next(
+            "solids_log",
+            json!({"startedAt": T0, "food": "pear", "reaction": reaction, "allergens": allergens}),
+        ));
+    }
+    out.push(next(
+        "solids_log",
+        json!({"startedAt": T0, "food": "rice", "allergens": Allergen::NAMES}),
+    ));
+    out.push(next(
+        "solids_log",
+        json!({"startedAt": T0, "food": "🍐", "allergens": []}),
+    ));
+    for t in ActivityType::NAMES {
+        out.push(next("activity_log", json!({"startedAt": T0, "type": t, "endedAt": "2026-11-20T08:05:00.000Z", "durationMinutes": 60})));
+    }
+    // Timers of each kind, with an event of every action.
+    for (kind, extra) in [
+        ("feed_log", json!({"method": "breast", "startSide": "left"})),
+        ("sleep_log", json!({})),
+        ("pumping_log", json!({"startSide": "right", "leftMl": 20})),
+        ("activity_log", json!({"type": "tummyTime"})),
+    ] {
+        let mut d = extra;
+        d["startedAt"] = json!(T0);
+        d["timerState"] = json!("running");
+        let timer = next(kind, d);
+        let entry = timer["data"]["id"].clone();
+        out.push(timer);
+        let sided = kind == "feed_log" || kind == "pumping_log";
+        for (i, action) in TimerAction::NAMES.iter().enumerate() {
+            if *action == "switchSide" && !sided {
+                continue;
+            }
+            let mut e = json!({
+                "startedAt": format!("2026-11-20T07:{:02}:30.5Z", 10 + i),
+                "entryEntity": kind, "entryId": entry, "action": action,
+            });
+            if *action == "switchSide" {
+                e["side"] = json!("right");
+            }
+            out.push(next("timer_event", e));
+        }
+    }
 }
 
 /// The entries a pull sends are written by the server from each row's text
@@ -673,27 +782,28 @@ async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
     let mut compared = 0;
     for (kind, entry) in try_entries(&r).unwrap() {
         let id = Uuid::parse_str(entry["id"].as_str().unwrap()).unwrap();
-        let model = match kind {
-            "feed_log" => serde_json::to_value(
-                entity::feed_log::Entity::find_by_id(id)
-                    .one(&app.db)
-                    .await
-                    .unwrap(),
-            ),
-            "sleep_log" => serde_json::to_value(
-                entity::sleep_log::Entity::find_by_id(id)
-                    .one(&app.db)
-                    .await
-                    .unwrap(),
-            ),
-            "nappy_log" => serde_json::to_value(
-                entity::nappy_log::Entity::find_by_id(id)
-                    .one(&app.db)
-                    .await
-                    .unwrap(),
-            ),
-            other => panic!("a kind this test does not know: {other}"),
+        macro_rules! model {
+            ($($kind:ident),*) => {
+                match kind {
+                    $(stringify!($kind) => serde_json::to_value(
+                        entity::$kind::Entity::find_by_id(id).one(&app.db).await.unwrap(),
+                    ),)*
+                    other => panic!("a kind this test does not know: {other}"),
+                }
+            };
         }
+        let model = model!(
+            feed_log,
+            sleep_log,
+            nappy_log,
+            pumping_log,
+            growth_log,
+            medication_log,
+            temperature_log,
+            solids_log,
+            activity_log,
+            timer_event
+        )
         .unwrap();
         assert_eq!(entry, &model, "{kind}");
         compared += 1;
@@ -703,6 +813,20 @@ async fn pulled_entries_are_what_the_models_serialise(backend: Backend) {
         count - 2,
         "every entry once (the update and the delete change two)"
     );
+    for (value, wire) in [
+        ("dose", "0.001"),
+        ("dose", "10000.0"),
+        ("dose", "1.005"),
+        ("celsius", "37.0"),
+        ("celsius", "37.2"),
+    ] {
+        assert!(
+            r.text.contains(&format!("\"{value}\":{wire}")),
+            "{value} {wire}"
+        );
+    }
+    assert!(r.text.contains(r#""allergens":[]"#));
+    assert!(r.text.contains(r#""timerState":"stopped","segments":[{"endedAt":"2026-11-20T07:10:30.500Z","side":"left","startedAt":"2026-11-20T07:05:00.000Z"}"#));
     let text = r.text.as_str();
     assert!(
         text.contains(r#""startedAt":"2026-11-20T07:05:00.999Z""#),

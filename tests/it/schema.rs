@@ -21,6 +21,8 @@ fn expected_type(backend: DbBackend, t: &ColumnType) -> String {
         ColumnType::Boolean => "boolean",
         ColumnType::Date => "date",
         ColumnType::TimestampWithTimeZone => "timestamp with time zone",
+        ColumnType::Double => "double precision",
+        ColumnType::Json => "json",
         other => panic!("no expectation for {other:?}: extend the drift check"),
     };
     let sqlite = match t {
@@ -31,6 +33,8 @@ fn expected_type(backend: DbBackend, t: &ColumnType) -> String {
         ColumnType::Boolean => "boolean",
         ColumnType::Date => "date_text",
         ColumnType::TimestampWithTimeZone => "timestamp_with_timezone_text",
+        ColumnType::Double => "double",
+        ColumnType::Json => "json_text",
         other => panic!("no expectation for {other:?}: extend the drift check"),
     };
     match backend {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     LogKind,
-    fields::{Change, Flag, Set, Text, Timestamp, UpTo},
+    fields::{Change, Flag, Running, Set, Text, Timestamp, UpTo},
 };
 
 /// What a client writes of a feed besides the common fields.
@@ -36,6 +36,13 @@ pub struct Feed {
     #[serde(default, skip_serializing_if = "Change::is_keep")]
     #[schema(value_type = Option<Side>)]
     pub end_side: Change<Side>,
+    #[serde(default, skip_serializing_if = "Change::is_keep")]
+    #[schema(value_type = Option<Side>)]
+    pub start_side: Change<Side>,
+    /// Create only: makes the entry a timer.
+    #[serde(default, skip_serializing_if = "Change::is_keep")]
+    #[schema(value_type = Option<Running>)]
+    pub timer_state: Change<Running>,
 }
 
 impl LogKind for Feed {

@@ -70,19 +70,105 @@ impl<T: Serialize> Serialize for Set<T> {
     }
 }
 
-/// An integer from 0 to `MAX`.
+/// An integer from `MIN` to `MAX`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct UpTo<const MAX: i64>(pub i32);
+pub struct Between<const MIN: i64, const MAX: i64>(pub i32);
 
-impl<'de, const MAX: i64> Deserialize<'de> for UpTo<MAX> {
+/// An integer from 0 to `MAX`.
+pub type UpTo<const MAX: i64> = Between<0, MAX>;
+
+impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Between<MIN, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)?.as_i64() {
-            Some(n) if (0..=MAX).contains(&n) => Ok(UpTo(n as i32)),
+            Some(n) if (MIN..=MAX).contains(&n) => Ok(Between(n as i32)),
             _ => Err(D::Error::custom(format!(
-                "must be an integer from 0 to {MAX}"
+                "must be an integer from {MIN} to {MAX}"
             ))),
         }
+    }
+}
+
+/// A number with at most `PLACES` decimals, above 0 (`POSITIVE`) or from
+/// `MIN_TENTHS`/10, and at most `MAX_TENTHS`/10. Stored as a double: every
+/// such number reads back as the same shortest decimal.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Decimal<const PLACES: u32, const MIN_TENTHS: i64, const MAX_TENTHS: i64>(pub f64);
+
+/// A dose: more than 0, at most 10000, at most 3 decimals (`MIN_TENTHS` 0
+/// here means "more than 0").
+pub type Dose = Decimal<3, 0, 100_000>;
+/// Degrees Celsius, 30.0 to 45.0, at most 1 decimal.
+pub type Celsius = Decimal<1, 300, 450>;
+
+impl<'de, const PLACES: u32, const MIN_TENTHS: i64, const MAX_TENTHS: i64> Deserialize<'de>
+    for Decimal<PLACES, MIN_TENTHS, MAX_TENTHS>
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (min, max) = (MIN_TENTHS as f64 / 10.0, MAX_TENTHS as f64 / 10.0);
+        let range = if MIN_TENTHS == 0 {
+            format!("more than 0 and at most {max}")
+        } else {
+            format!("from {min:.1} to {max:.1}")
+        };
+        let places = if PLACES == 1 { "decimal" } else { "decimals" };
+        let bad = || {
+            D::Error::custom(format!(
+                "must be a number {range}, at most {PLACES} {places}"
+            ))
+        };
+        let x = Value::deserialize(d)?.as_f64().ok_or_else(bad)?;
+        let in_range = if MIN_TENTHS == 0 { x > 0.0 } else { x >= min } && x <= max;
+        // At most PLACES decimals: the nearest double to the scaled
+        // integer's decimal is the number itself (exact for any number
+        // written with PLACES decimals, false for any other).
+        let scale = 10f64.powi(PLACES as i32);
+        if !in_range || (x * scale).round() / scale != x {
+            return Err(bad());
+        }
+        Ok(Decimal(x))
+    }
+}
+
+/// Text of 1 to `MAX` characters, without NUL.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Name<const MAX: usize>(pub String);
+
+impl<'de, const MAX: usize> Deserialize<'de> for Name<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Text::<MAX>::deserialize(d) {
+            Ok(Text(s)) if s.is_empty() => {
+                Err(D::Error::custom(format!("must be 1 to {MAX} characters")))
+            }
+            Ok(Text(s)) => Ok(Name(s)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A set of distinct values of a stored enum, as a JSON array.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Distinct<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de> + PartialEq> Deserialize<'de> for Distinct<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Value::Array(items) = Value::deserialize(d)? else {
+            return Err(D::Error::custom("must be an array"));
+        };
+        let mut out: Vec<T> = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let v = T::deserialize(item).map_err(|e| D::Error::custom(format!("item {i}: {e}")))?;
+            if out.contains(&v) {
+                return Err(D::Error::custom(format!(
+                    "item {i}: repeats an earlier one"
+                )));
+            }
+            out.push(v);
+        }
+        Ok(Distinct(out))
     }
 }
 
@@ -113,6 +199,26 @@ impl<'de> Deserialize<'de> for Flag {
             Value::Bool(b) => Ok(Flag(b)),
             Value::Null => Ok(Flag(false)),
             _ => Err(D::Error::custom("must be true or false")),
+        }
+    }
+}
+
+/// `timerState` as a client sends it, on create only: `running` (the
+/// server sets `paused` and `stopped` from the timer's events).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub enum Running {
+    #[serde(rename = "running")]
+    #[schema(rename = "running")]
+    Running,
+}
+
+impl<'de> Deserialize<'de> for Running {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if s == "running" => Ok(Running::Running),
+            _ => Err(D::Error::custom(
+                "must be running (paused and stopped follow the timer's events)",
+            )),
         }
     }
 }
@@ -183,7 +289,7 @@ mod tests {
     fn values_are_checked_with_the_protocols_messages() {
         assert_eq!(
             serde_json::from_value::<UpTo<2000>>(json!(120)).unwrap(),
-            UpTo(120)
+            Between(120)
         );
         assert_eq!(
             msg::<UpTo<2000>>(json!(2001)),
@@ -192,6 +298,58 @@ mod tests {
         assert_eq!(
             msg::<UpTo<2000>>(json!("1")),
             "must be an integer from 0 to 2000"
+        );
+        assert_eq!(
+            msg::<Between<300, 40000>>(json!(299)),
+            "must be an integer from 300 to 40000"
+        );
+        assert_eq!(
+            serde_json::from_value::<Dose>(json!(0.125)).unwrap().0,
+            0.125
+        );
+        assert_eq!(
+            serde_json::from_value::<Dose>(json!(10000)).unwrap().0,
+            10000.0
+        );
+        assert_eq!(
+            serde_json::from_value::<Dose>(json!(1.005)).unwrap().0,
+            1.005
+        );
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(10000.001),
+            json!(0.0005),
+            json!("1"),
+        ] {
+            assert_eq!(
+                msg::<Dose>(bad),
+                "must be a number more than 0 and at most 10000, at most 3 decimals"
+            );
+        }
+        assert_eq!(
+            serde_json::from_value::<Celsius>(json!(37.2)).unwrap().0,
+            37.2
+        );
+        assert_eq!(
+            serde_json::from_value::<Celsius>(json!(30)).unwrap().0,
+            30.0
+        );
+        for bad in [json!(29.9), json!(45.1), json!(37.25)] {
+            assert_eq!(
+                msg::<Celsius>(bad),
+                "must be a number from 30.0 to 45.0, at most 1 decimal"
+            );
+        }
+        assert_eq!(msg::<Name<3>>(json!("")), "must be 1 to 3 characters");
+        assert_eq!(msg::<Name<3>>(json!("abcd")), "at most 3 characters");
+        assert_eq!(
+            msg::<Distinct<entity::enums::Allergen>>(json!(["egg", "egg"])),
+            "item 1: repeats an earlier one"
+        );
+        assert_eq!(
+            msg::<Distinct<entity::enums::Allergen>>(json!(["nut"])),
+            "item 0: must be one of milk, egg, peanut, treeNut, soy, wheat, fish, shellfish, sesame"
         );
         assert_eq!(msg::<Text<3>>(json!("abcd")), "at most 3 characters");
         assert_eq!(msg::<Text<3>>(json!("a\u{0}")), "must not contain NUL");

@@ -9,11 +9,18 @@
 //! Adding a kind: its entity in `entity/`, its migration in `migration/`, its
 //! patch struct with `impl LogKind` in a file here, and its line in [`KINDS`].
 
+pub mod activity;
 pub mod feed;
 pub mod fields;
+pub mod growth;
+pub mod medication;
 pub mod nappy;
+pub mod pumping;
 pub mod sleep;
+pub mod solids;
+pub mod temperature;
 pub mod timer;
+pub mod timer_event;
 pub mod wire_sql;
 
 use std::{
@@ -50,6 +57,13 @@ pub static KINDS: &[Kind] = &[
     Kind(&Registered::<feed::Feed>(PhantomData)),
     Kind(&Registered::<sleep::Sleep>(PhantomData)),
     Kind(&Registered::<nappy::Nappy>(PhantomData)),
+    Kind(&Registered::<pumping::Pumping>(PhantomData)),
+    Kind(&Registered::<growth::Growth>(PhantomData)),
+    Kind(&Registered::<medication::Medication>(PhantomData)),
+    Kind(&Registered::<temperature::Temperature>(PhantomData)),
+    Kind(&Registered::<solids::Solids>(PhantomData)),
+    Kind(&Registered::<activity::Activity>(PhantomData)),
+    Kind(&Registered::<timer_event::TimerEvent>(PhantomData)),
 ];
 
 /// A kind of log entry: its entity and the struct of what a client writes.
@@ -69,6 +83,18 @@ pub trait LogKind:
                        + Sync,
             ActiveModel: ActiveModelTrait<Entity = Self::Entity> + Send,
         >;
+
+    /// Whether a stored entry takes `update` (a `timer_event` takes only
+    /// `create` and `delete`).
+    const UPDATABLE: bool = true;
+
+    /// Checks across fields, and sets the fields the server derives, on the
+    /// whole entry about to be stored; `sent` holds the fields this write
+    /// gives, in wire form. Each field's own range is checked by the patch
+    /// struct before.
+    fn settle(_entry: &mut Model<Self>, _sent: &Map<String, Value>) -> Result<(), Rejection> {
+        Ok(())
+    }
 }
 
 /// The fields every kind's `data` may carry besides `id`.
@@ -144,10 +170,26 @@ impl Kind {
         self.0.parse_own(own)
     }
 
-    /// Checks a whole entry in wire form (required fields, value ranges, and
-    /// `endedAt` ≥ `startedAt`) and returns its model, defaults filled in.
-    pub fn complete(self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection> {
-        let entry = self.0.complete(entry)?;
+    /// Whether a stored entry takes `update`.
+    pub fn updatable(self) -> bool {
+        self.0.updatable()
+    }
+
+    /// Whether the kind's table has this column.
+    pub fn has_column(self, column: &str) -> bool {
+        self.columns().iter().any(|(c, _, _)| *c == column)
+    }
+
+    /// Checks a whole entry in wire form (required fields, value ranges, the
+    /// kind's own checks across fields with `sent` the fields this write
+    /// gives, and `endedAt` ≥ `startedAt`) and returns its model, defaults
+    /// filled in and derived fields set.
+    pub fn complete(
+        self,
+        entry: Map<String, Value>,
+        sent: &Map<String, Value>,
+    ) -> Result<Box<dyn Entry>, Rejection> {
+        let entry = self.0.complete(entry, sent)?;
         check_times(entry.as_ref())?;
         Ok(entry)
     }
@@ -424,7 +466,7 @@ impl Record {
         entry.insert("archivedAt".into(), Value::Null);
         entry.insert("version".into(), Value::from(0));
         entry.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let entry = kind.complete(entry)?;
+        let entry = kind.complete(entry, data)?;
         Record::from_model(kind, entry).map_err(Rejection::invalid)
     }
 
@@ -432,7 +474,7 @@ impl Record {
     pub fn patched(&self, data: &Map<String, Value>) -> Result<Self, Rejection> {
         let mut entry = self.entry.to_map();
         entry.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let entry = self.kind.complete(entry)?;
+        let entry = self.kind.complete(entry, data)?;
         Record::from_model(self.kind, entry).map_err(Rejection::invalid)
     }
 
@@ -465,6 +507,8 @@ fn pg_type(t: &ColumnType) -> Option<&'static str> {
         ColumnType::SmallInteger => "int2",
         ColumnType::Boolean => "bool",
         ColumnType::Date => "date",
+        ColumnType::Double => "float8",
+        ColumnType::Json => "json",
         _ => return None,
     })
 }
@@ -563,8 +607,8 @@ fn upsert_sqlite_sql<E: EntityTrait>() -> String {
 
 /// Appends a column's value as SQLite stores it (what sqlx binds for it), as
 /// JSON: a UUID as 32 hex digits (the upsert `unhex`es it), a timestamp as
-/// sqlx's text, a date as `YYYY-MM-DD`, a boolean as 0 or 1, the rest as it
-/// is.
+/// sqlx's text, a date as `YYYY-MM-DD`, a boolean as 0 or 1, a JSON value
+/// nested (SQLite keeps its text), the rest as it is.
 fn write_stored_value(value: sea_orm::Value, out: &mut Vec<u8>) -> Result<(), String> {
     use sea_orm::Value as V;
     use std::io::Write;
@@ -590,6 +634,9 @@ fn write_stored_value(value: sea_orm::Value, out: &mut Vec<u8>) -> Result<(), St
         V::SmallInt(Some(n)) => write!(out, "{n}"),
         V::Int(Some(n)) => write!(out, "{n}"),
         V::BigInt(Some(n)) => write!(out, "{n}"),
+        V::Double(Some(x)) => return serde_json::to_writer(out, &x).map_err(|e| e.to_string()),
+        // Nested as it is: the upsert's `->>` gives its JSON text.
+        V::Json(Some(j)) => return serde_json::to_writer(out, &j).map_err(|e| e.to_string()),
         other => {
             return Err(format!(
                 "a value the SQLite upsert does not know: {other:?}"
@@ -607,7 +654,12 @@ trait KindOps: Send + Sync {
     fn name(&self) -> &'static str;
     fn field_names(&self) -> Vec<String>;
     fn parse_own(&self, own: Map<String, Value>) -> Result<Map<String, Value>, Rejection>;
-    fn complete(&self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection>;
+    fn updatable(&self) -> bool;
+    fn complete(
+        &self,
+        entry: Map<String, Value>,
+        sent: &Map<String, Value>,
+    ) -> Result<Box<dyn Entry>, Rejection>;
     fn columns(&self) -> Vec<(&'static str, ColumnType, bool)>;
     fn fetch<'a>(
         &'a self,
@@ -650,8 +702,16 @@ impl<K: LogKind> KindOps for Registered<K> {
             .map_err(|e| Rejection::invalid(format!("data: {e}")))
     }
 
-    fn complete(&self, entry: Map<String, Value>) -> Result<Box<dyn Entry>, Rejection> {
-        let model: Model<K> = match parse_as(Value::Object(entry)) {
+    fn updatable(&self) -> bool {
+        K::UPDATABLE
+    }
+
+    fn complete(
+        &self,
+        entry: Map<String, Value>,
+        sent: &Map<String, Value>,
+    ) -> Result<Box<dyn Entry>, Rejection> {
+        let mut model: Model<K> = match parse_as(Value::Object(entry)) {
             Ok(m) => m,
             Err((path, message)) => {
                 return Err(match message.strip_prefix("missing field `") {
@@ -664,6 +724,7 @@ impl<K: LogKind> KindOps for Registered<K> {
                 });
             }
         };
+        K::settle(&mut model, sent)?;
         Ok(Box::new(model))
     }
 
@@ -735,16 +796,31 @@ mod tests {
     #[test]
     fn every_kind_is_registered_once_by_name() {
         let names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
-        assert_eq!(names, ["feed_log", "sleep_log", "nappy_log"]);
+        assert_eq!(
+            names,
+            [
+                "feed_log",
+                "sleep_log",
+                "nappy_log",
+                "pumping_log",
+                "growth_log",
+                "medication_log",
+                "temperature_log",
+                "solids_log",
+                "activity_log",
+                "timer_event"
+            ]
+        );
         for k in KINDS {
             assert_eq!(Kind::parse(k.name()), Some(*k));
             assert!(!k.own_fields().is_empty());
         }
-        assert_eq!(
-            Kind::names_for_message(),
-            "feed_log, sleep_log or nappy_log"
+        assert!(
+            Kind::names_for_message().ends_with("activity_log or timer_event"),
+            "{}",
+            Kind::names_for_message()
         );
-        assert_eq!(Kind::parse("growth_log"), None);
+        assert_eq!(Kind::parse("weather_log"), None);
     }
 
     #[test]

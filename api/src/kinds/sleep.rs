@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     LogKind,
-    fields::{Change, Timestamp, UpTo},
+    fields::{Change, Running, Timestamp, UpTo},
 };
 
 /// What a client writes of a sleep besides the common fields.
@@ -18,6 +18,10 @@ pub struct Sleep {
     #[serde(default, skip_serializing_if = "Change::is_keep")]
     #[schema(value_type = Option<i32>, minimum = 0, maximum = 2880)]
     pub duration_minutes: Change<UpTo<2880>>,
+    /// Create only: makes the entry a timer.
+    #[serde(default, skip_serializing_if = "Change::is_keep")]
+    #[schema(value_type = Option<Running>)]
+    pub timer_state: Change<Running>,
 }
 
 impl LogKind for Sleep {

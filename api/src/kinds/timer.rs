@@ -4,10 +4,16 @@
 //! the events arrived in). Pure: the push applies it, and the TypeScript SDK
 //! computes the same locally.
 
+use std::{borrow::Cow, collections::HashMap};
+
 use chrono::{DateTime, Utc};
-use entity::enums::Side;
-use sea_orm::prelude::Uuid;
+use entity::enums::{Side, TimerAction, TimerState};
+use sea_orm::{DbErr, Value as Db, prelude::Uuid};
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Kind, Record};
+use crate::sync::validate::{Op, Rejection};
 
 /// What a caregiver did to a timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,16 +42,7 @@ pub enum State {
     Stopped,
 }
 
-/// A stretch of time the timer ran, on one side (or none).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Segment {
-    #[serde(with = "entity::wire")]
-    pub started_at: DateTime<Utc>,
-    #[serde(with = "entity::wire::option")]
-    pub ended_at: Option<DateTime<Utc>>,
-    pub side: Option<Side>,
-}
+pub use entity::timer::Segment;
 
 /// The timer fields the server sets on the entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +131,180 @@ pub fn fold(started_at: DateTime<Utc>, start_side: Option<Side>, events: &[Event
         duration_minutes: i32::try_from((closed_ms + 30_000).div_euclid(60_000))
             .unwrap_or(i32::MAX),
     }
+}
+
+/// The kind of a caregiver's tap on a timer.
+pub const EVENT_KIND: &str = "timer_event";
+/// The most events an entry takes, deleted ones included.
+pub const MAX_EVENTS: usize = 200;
+
+impl Kind {
+    /// Whether entries of this kind can be timers (they have the timer fields).
+    pub fn has_timer(self) -> bool {
+        self.has_column("timer_state")
+    }
+
+    pub fn is_timer_event(self) -> bool {
+        self.name() == EVENT_KIND
+    }
+}
+
+/// Whether a stored entry is a timer.
+pub fn is_timer(r: &Record) -> bool {
+    matches!(r.entry.get("timer_state"), Some(Db::String(Some(_))))
+}
+
+/// The entry an event acts on: its kind and id.
+pub fn target(event: &Record) -> Option<(Kind, Uuid)> {
+    let kind = match event.entry.get("entry_entity")? {
+        Db::String(Some(s)) => Kind::parse(&s)?,
+        _ => return None,
+    };
+    match event.entry.get("entry_id")? {
+        Db::Uuid(Some(id)) => Some((kind, id)),
+        _ => None,
+    }
+}
+
+/// An event record as the fold takes it; `None` when archived (undone).
+fn event_of(r: &Record) -> Option<Event> {
+    if r.archived {
+        return None;
+    }
+    let text = |column| match r.entry.get(column) {
+        Some(Db::String(Some(s))) => Some(s),
+        _ => None,
+    };
+    let action = match TimerAction::parse(&text("action")?)? {
+        TimerAction::Pause => Action::Pause,
+        TimerAction::Resume => Action::Resume,
+        TimerAction::SwitchSide => Action::SwitchSide(Side::parse(&text("side")?)?),
+        TimerAction::Stop => Action::Stop,
+    };
+    let at = match r.entry.get("started_at")? {
+        Db::ChronoDateTimeUtc(Some(t)) => t,
+        _ => return None,
+    };
+    Some(Event {
+        id: r.id,
+        at,
+        action,
+    })
+}
+
+/// Sets a timer entry's `timerState`, `segments`, `endedAt` and
+/// `durationMinutes` from the fold of `events` (its events, archived ones
+/// included: they are left out).
+pub fn settle(entry: &mut Record, events: &[&Record]) -> Result<(), DbErr> {
+    let started_at = match entry.entry.get("started_at") {
+        Some(Db::ChronoDateTimeUtc(Some(t))) => t,
+        _ => return Err(DbErr::Type("a timer without startedAt".into())),
+    };
+    let start_side = match entry.entry.get("start_side") {
+        Some(Db::String(Some(s))) => Side::parse(&s),
+        _ => None,
+    };
+    let events: Vec<Event> = events.iter().filter_map(|r| event_of(r)).collect();
+    let f = fold(started_at, start_side, &events);
+    let state = match f.state {
+        State::Running => TimerState::Running,
+        State::Paused => TimerState::Paused,
+        State::Stopped => TimerState::Stopped,
+    };
+    let segments = serde_json::to_value(&f.segments).map_err(|e| DbErr::Type(e.to_string()))?;
+    let e = &mut entry.entry;
+    e.set("timer_state", Some(state.as_str().to_owned()).into())?;
+    e.set("segments", Some(segments).into())?;
+    e.set("ended_at", f.ended_at.into())?;
+    e.set("duration_minutes", Some(f.duration_minutes).into())
+}
+
+/// The server-set keys of a timer's wire form a write never gives.
+const FOLDED: [&str; 2] = ["endedAt", "durationMinutes"];
+
+/// A create of a kind with timers, before it is built: `timerState: null`
+/// is as if absent; a timer is not created with `endedAt` or
+/// `durationMinutes` (they follow its events).
+pub fn check_create(fields: &mut Map<String, Value>) -> Result<(), Rejection> {
+    match fields.get("timerState") {
+        Some(Value::Null) => {
+            fields.remove("timerState");
+        }
+        Some(_) => {
+            if let Some(key) = FOLDED
+                .iter()
+                .find(|k| fields.get(**k).is_some_and(|v| !v.is_null()))
+            {
+                return Err(Rejection::invalid(format!(
+                    "data.{key}: a timer is created without it (it follows the timer's events)"
+                )));
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// The fields of an update (or of a create that acts as one) of a stored
+/// entry, under the timer rules: on a timer, `endedAt` and
+/// `durationMinutes` are never written, and `timerState` only comes back
+/// in a repeated create (and is ignored); an entry that is not a timer does
+/// not become one.
+pub fn check_write<'d>(
+    op: Op,
+    stored: &Record,
+    data: &'d Map<String, Value>,
+) -> Result<Cow<'d, Map<String, Value>>, Rejection> {
+    if !stored.kind.has_timer() {
+        return Ok(Cow::Borrowed(data));
+    }
+    let state = data.get("timerState");
+    if is_timer(stored) {
+        if let Some(key) = FOLDED.iter().find(|k| data.contains_key(**k)) {
+            return Err(Rejection::invalid(format!(
+                "data.{key}: follows the timer's events; a write cannot set it"
+            )));
+        }
+        if op == Op::Update && state.is_some() {
+            return Err(Rejection::invalid(
+                "data.timerState: set by the server from the timer's events",
+            ));
+        }
+    } else if state.is_some_and(|v| !v.is_null()) {
+        return Err(Rejection::invalid(
+            "data.timerState: accepted on create only; an existing entry does not become a timer",
+        ));
+    }
+    if state.is_none() {
+        return Ok(Cow::Borrowed(data));
+    }
+    let mut data = data.clone();
+    data.remove("timerState");
+    Ok(Cow::Owned(data))
+}
+
+/// The events of each entry among `records`, by the entry's id.
+pub fn events_by_entry<'r>(records: impl Iterator<Item = &'r Record>) -> HashMap<Uuid, Vec<Uuid>> {
+    let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for r in records.filter(|r| r.kind.is_timer_event()) {
+        if let Some((_, entry)) = target(r) {
+            out.entry(entry).or_default().push(r.id);
+        }
+    }
+    out
+}
+
+/// Whether a repeated create of an event gives the fields stored
+/// (timestamps are in one form, so text compares instants).
+pub fn same_event(sent: &Record, stored: &Record) -> bool {
+    let client_fields = |r: &Record| {
+        let mut m = r.entry.to_map();
+        for k in super::SERVER_KEYS {
+            m.remove(k);
+        }
+        m
+    };
+    client_fields(sent) == client_fields(stored)
 }
 
 #[cfg(test)]

@@ -44,6 +44,11 @@ enum Wire {
     Text,
     /// One of these words, as it is.
     Enum(Vec<String>),
+    /// A double, as the database writes it (`5.0` on SQLite, `5` on
+    /// PostgreSQL): JSON as serde writes an `f64`.
+    Double,
+    /// A JSON text (an array), stored as serde wrote it: as it is.
+    Json,
 }
 
 /// One column of a row's text.
@@ -78,18 +83,22 @@ impl RowFormat {
         for (i, c) in E::Column::iter().enumerate() {
             let name = IdenStatic::as_str(&c);
             let key = camel(name);
-            let wire = match enums.get(&key) {
-                Some(names) => Wire::Enum(names.clone()),
-                None => match c.def().get_column_type() {
-                    ColumnType::Uuid => Wire::Uuid,
-                    ColumnType::TimestampWithTimeZone => Wire::Timestamp,
-                    ColumnType::SmallInteger => Wire::Int(16),
-                    ColumnType::Integer => Wire::Int(32),
-                    ColumnType::BigInteger => Wire::Int(64),
-                    ColumnType::Boolean => Wire::Bool,
-                    ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Wire::Text,
-                    other => return Err(format!("column {name}: no wire form for {other:?}")),
-                },
+            let wire = match c.def().get_column_type() {
+                ColumnType::Uuid => Wire::Uuid,
+                ColumnType::TimestampWithTimeZone => Wire::Timestamp,
+                ColumnType::SmallInteger => Wire::Int(16),
+                ColumnType::Integer => Wire::Int(32),
+                ColumnType::BigInteger => Wire::Int(64),
+                ColumnType::Boolean => Wire::Bool,
+                ColumnType::Double => Wire::Double,
+                ColumnType::Json => Wire::Json,
+                ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => {
+                    match enums.get(&key) {
+                        Some(names) => Wire::Enum(names.clone()),
+                        None => Wire::Text,
+                    }
+                }
+                other => return Err(format!("column {name}: no wire form for {other:?}")),
             };
             match name {
                 "baby_id" => baby = Some(i),
@@ -201,6 +210,19 @@ impl RowFormat {
                 }),
                 Wire::Text => {
                     if !(field.len() >= 2 && field.starts_with('"') && field.ends_with('"')) {
+                        return Err(bad());
+                    }
+                    out.extend_from_slice(field.as_bytes());
+                }
+                Wire::Double => {
+                    let x: f64 = field.parse().map_err(|_| bad())?;
+                    if !x.is_finite() {
+                        return Err(bad());
+                    }
+                    serde_json::to_writer(&mut *out, &x).map_err(|_| bad())?;
+                }
+                Wire::Json => {
+                    if !(field.starts_with('[') || field.starts_with('{')) {
                         return Err(bad());
                     }
                     out.extend_from_slice(field.as_bytes());
@@ -412,9 +434,9 @@ mod tests {
     fn a_row_is_checked_field_by_field() {
         let sleep = crate::kinds::Kind::parse("sleep_log").unwrap();
         let (_, format) = sleep.row_text(DbBackend::Sqlite).unwrap();
-        // id, babyId, loggedBy, startedAt, endedAt, durationMinutes, notes,
-        // createdAt, updatedAt, archivedAt, version
-        let row = |f: [&str; 11]| f.join("\u{1f}");
+        // id, babyId, loggedBy, startedAt, endedAt, durationMinutes,
+        // timerState, segments, notes, createdAt, updatedAt, archivedAt, version
+        let row = |f: [&str; 13]| f.join("\u{1f}");
         let good = [
             "0190A23066B170756180DF5E0B4640FB",
             "0190a230-66b1-7075-6180-df5e0b4640fc",
@@ -422,6 +444,8 @@ mod tests {
             "2026-11-20T07:05:00+00:00",
             "",
             "12",
+            "",
+            "",
             "null",
             "2026-11-20 07:05:00.5",
             "2026-11-20 07:05:00.5",
@@ -447,11 +471,13 @@ mod tests {
             (5, "12.5"),
             (5, "\"12\""),
             (5, "3000000000"),
-            (10, "x"),
+            (6, "idle"),
+            (7, "\"x\""),
+            (12, "x"),
             // NULL where the column may not be.
             (0, ""),
             (3, ""),
-            (10, ""),
+            (12, ""),
         ] {
             let mut fields = good;
             fields[i] = bad;
@@ -462,7 +488,7 @@ mod tests {
         }
         assert!(
             format
-                .write_json(&good[..10].join("\u{1f}"), &mut vec![])
+                .write_json(&good[..12].join("\u{1f}"), &mut vec![])
                 .is_err()
         );
         assert!(
@@ -470,6 +496,62 @@ mod tests {
                 .write_json(&format!("{}\u{1f}", row(good)), &mut vec![])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn doubles_and_json_read_as_serde_writes_them() {
+        let kind = |name| {
+            crate::kinds::Kind::parse(name)
+                .unwrap()
+                .row_text(DbBackend::Postgres)
+                .unwrap()
+                .1
+        };
+        let common = |own: &[&str]| {
+            let mut f = vec![
+                "0190a230-66b1-7075-6180-df5e0b4640fb",
+                "0190a230-66b1-7075-6180-df5e0b4640fc",
+                "\"alice\"",
+                "2026-11-20 07:05:00",
+            ];
+            f.extend(own);
+            f.extend([
+                "null",
+                "2026-11-20 07:05:00",
+                "2026-11-20 07:05:00",
+                "",
+                "3",
+            ]);
+            f.join("\u{1f}")
+        };
+        let json = |format: &RowFormat, row: String| {
+            let mut out = vec![];
+            format
+                .write_json(&row, &mut out)
+                .map(|_| String::from_utf8(out).unwrap())
+        };
+        let temperature = kind("temperature_log");
+        for (stored, wire) in [("37", "37.0"), ("37.0", "37.0"), ("37.2", "37.2")] {
+            let out = json(temperature, common(&[stored, "ear"])).unwrap();
+            assert!(out.contains(&format!("\"celsius\":{wire},")), "{out}");
+            let model: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                out,
+                serde_json::to_string(
+                    &serde_json::from_value::<entity::temperature_log::Model>(model).unwrap()
+                )
+                .unwrap()
+            );
+        }
+        for bad in ["", "warm", "NaN", "inf"] {
+            assert!(json(temperature, common(&[bad, "ear"])).is_err(), "{bad}");
+        }
+        let solids = kind("solids_log");
+        let out = json(solids, common(&["\"egg\"", "loved", "[\"egg\",\"milk\"]"])).unwrap();
+        assert!(out.contains("\"allergens\":[\"egg\",\"milk\"]"), "{out}");
+        let out = json(solids, common(&["\"egg\"", "", ""])).unwrap();
+        assert!(out.contains("\"allergens\":null"), "{out}");
+        assert!(json(solids, common(&["\"egg\"", "", "\"egg\""])).is_err());
     }
 
     #[test]
@@ -489,6 +571,9 @@ mod tests {
                 estimated,
                 "null",
                 side,
+                "",
+                "",
+                "",
                 "null",
                 "2026-11-20T07:05:00+00:00",
                 "2026-11-20T07:05:00+00:00",

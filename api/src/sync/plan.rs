@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::validate::{Mutation, Op, Rejection};
 use crate::{
     access::Level,
-    kinds::{Kind, Record},
+    kinds::{Kind, Record, timer},
 };
 
 /// A mutation's outcome, as push answers it.
@@ -104,6 +104,7 @@ pub fn plan(inputs: Inputs<'_>, mutations: &[(i64, Result<Mutation, Rejection>)]
     let mut batch = Batch {
         counters: inputs.babies.iter().map(|(b, l)| (*b, l.counter)).collect(),
         dirty: BTreeSet::new(),
+        events: timer::events_by_entry(inputs.records.values()),
         inputs,
     };
     let outcomes = mutations
@@ -147,6 +148,9 @@ struct Batch<'a> {
     inputs: Inputs<'a>,
     counters: HashMap<Uuid, i64>,
     dirty: BTreeSet<(Kind, Uuid)>,
+    /// The ids of each timer's events (all that exist, deleted ones
+    /// included), by the timer's id: the push read them all.
+    events: HashMap<Uuid, Vec<Uuid>>,
 }
 
 type Applied = Result<i64, Rejection>;
@@ -183,6 +187,9 @@ impl Batch<'_> {
     }
 
     fn apply(&mut self, m: &Mutation) -> Applied {
+        if m.kind.is_timer_event() {
+            return self.apply_event(m);
+        }
         let current = self.inputs.records.get(&(m.kind, m.record_id)).cloned();
         match (m.op, current) {
             (Op::Create, None) => {
@@ -204,14 +211,7 @@ impl Batch<'_> {
                 };
                 Ok(self.store(r))
             }
-            (Op::Create, Some(r)) if m.baby_id != Some(r.baby_id) => {
-                let visible = self.inputs.babies.contains_key(&r.baby_id)
-                    || self.inputs.readable.contains(&r.baby_id);
-                Err(Rejection::conflict(
-                    "a record with this id exists in another baby",
-                    visible.then(|| r.to_json()),
-                ))
-            }
+            (Op::Create, Some(r)) if m.baby_id != Some(r.baby_id) => Err(self.elsewhere(&r)),
             (Op::Create | Op::Update, Some(r)) => {
                 self.check_stored(m, &r)?;
                 if r.archived {
@@ -220,7 +220,12 @@ impl Batch<'_> {
                         Some(r.to_json()),
                     ));
                 }
-                let next = r.patched(&m.data)?;
+                let data = timer::check_write(m.op, &r, &m.data)?;
+                let mut next = r.patched(&data)?;
+                if timer::is_timer(&next) {
+                    // Its start or start side may have moved.
+                    self.refold(&mut next)?;
+                }
                 Ok(self.store(next))
             }
             (Op::Delete, Some(r)) => {
@@ -234,6 +239,134 @@ impl Batch<'_> {
             }
             (Op::Update | Op::Delete, None) => Err(Rejection::not_found()),
         }
+    }
+
+    /// A create whose id is taken in another baby: a conflict, showing the
+    /// record only to a caller who can see that baby.
+    fn elsewhere(&self, r: &Record) -> Rejection {
+        let visible = self.inputs.babies.contains_key(&r.baby_id)
+            || self.inputs.readable.contains(&r.baby_id);
+        Rejection::conflict(
+            "a record with this id exists in another baby",
+            visible.then(|| r.to_json()),
+        )
+    }
+
+    /// Sets a timer's fields from the fold of its events.
+    fn refold(&self, entry: &mut Record) -> Result<(), Rejection> {
+        let events: Vec<&Record> = self
+            .events
+            .get(&entry.id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.inputs.records.get(&(self.event_kind(), *id)))
+            .collect();
+        timer::settle(entry, &events).map_err(|e| Rejection::invalid(format!("data: {e}")))
+    }
+
+    fn event_kind(&self) -> Kind {
+        Kind::parse(timer::EVENT_KIND).expect("timer_event is registered")
+    }
+
+    /// The timer an event acts on, stored (or created earlier in this push),
+    /// if the caller can see its baby; refused if it is archived or not a
+    /// timer.
+    fn timer_of(&self, event: &Record) -> Result<Record, Rejection> {
+        let no_entry = || Rejection {
+            message: "no such entry".into(),
+            ..Rejection::not_found()
+        };
+        let (kind, id) = timer::target(event).ok_or_else(no_entry)?;
+        let entry = self
+            .inputs
+            .records
+            .get(&(kind, id))
+            .filter(|e| self.inputs.babies.contains_key(&e.baby_id))
+            .ok_or_else(no_entry)?;
+        if entry.archived {
+            return Err(Rejection::conflict(
+                "the entry is archived",
+                Some(entry.to_json()),
+            ));
+        }
+        if !timer::is_timer(entry) {
+            return Err(Rejection::conflict(
+                "the entry is not a timer (it was not created with timerState running)",
+                Some(entry.to_json()),
+            ));
+        }
+        Ok(entry.clone())
+    }
+
+    /// A `timer_event`: created or deleted (never updated), and its timer
+    /// folded again with a new version, in the same push.
+    fn apply_event(&mut self, m: &Mutation) -> Applied {
+        let current = self.inputs.records.get(&(m.kind, m.record_id)).cloned();
+        match (m.op, current) {
+            (Op::Create, None) => {
+                let event = m
+                    .created
+                    .clone()
+                    .ok_or_else(|| Rejection::invalid("data: an event to create"))?;
+                let entry = self.timer_of(&event)?;
+                if event.baby_id != entry.baby_id {
+                    return Err(Rejection::invalid(
+                        "data.babyId: must be the baby of the entry the event acts on",
+                    ));
+                }
+                self.check_write(entry.baby_id)?;
+                let events = self.events.entry(entry.id).or_default();
+                if events.len() >= timer::MAX_EVENTS {
+                    return Err(Rejection::conflict(
+                        format!(
+                            "the entry has {} events, the most it takes (deleted ones count)",
+                            timer::MAX_EVENTS
+                        ),
+                        Some(entry.to_json()),
+                    ));
+                }
+                events.push(event.id);
+                let version = self.store(event);
+                self.store_refolded(entry)?;
+                Ok(version)
+            }
+            (Op::Create, Some(r)) if m.baby_id != Some(r.baby_id) => Err(self.elsewhere(&r)),
+            // A repeated create changes nothing (a deleted event stays
+            // deleted): applied if it says what is stored.
+            (Op::Create, Some(r)) => {
+                self.check_stored(m, &r)?;
+                match &m.created {
+                    Some(sent) if timer::same_event(sent, &r) => Ok(r.version),
+                    _ => Err(Rejection::conflict(
+                        "an event with this id exists with other fields",
+                        Some(r.to_json()),
+                    )),
+                }
+            }
+            (Op::Delete, Some(r)) => {
+                self.check_stored(m, &r)?;
+                if r.archived {
+                    return Ok(r.version);
+                }
+                let entry = self.timer_of(&r)?;
+                let mut event = r;
+                event.archive(self.inputs.now);
+                let version = self.store(event);
+                self.store_refolded(entry)?;
+                Ok(version)
+            }
+            (Op::Delete, None) => Err(Rejection::not_found()),
+            (Op::Update, _) => Err(Rejection::invalid(
+                "op: a timer_event takes create and delete only",
+            )),
+        }
+    }
+
+    /// Folds a timer again (an event of it was written) and stores it.
+    fn store_refolded(&mut self, mut entry: Record) -> Result<(), Rejection> {
+        self.refold(&mut entry)?;
+        self.store(entry);
+        Ok(())
     }
 
     /// Access to a stored record: checked against the baby it belongs to,

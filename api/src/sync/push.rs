@@ -39,7 +39,7 @@ use crate::{
     db::begin_write,
     error::ApiError,
     events::{Change, Events},
-    kinds::{Entry, Kind, Record},
+    kinds::{Entry, Kind, Record, timer},
     time,
 };
 
@@ -109,6 +109,12 @@ impl Named {
         let mut named = Named::default();
         for m in mutations {
             named.ids.entry(m.kind).or_default().push(m.record_id);
+            // An event names its timer: read, and its baby locked (whatever
+            // baby the event says).
+            if let Some((kind, id)) = m.created.as_ref().and_then(timer::target) {
+                named.ids.entry(kind).or_default().push(id);
+                named.lookups.entry(kind).or_default().push(id);
+            }
             match m.op {
                 Op::Create => named.babies.extend(m.baby_id),
                 Op::Update | Op::Delete => {
@@ -227,6 +233,48 @@ async fn load_records(
         out.extend(records.into_iter().map(|r| ((r.kind, r.id), r)));
     }
     Ok(out)
+}
+
+/// The timers this push writes events of (or updates), and all their
+/// events: the plan folds them. Nothing to read for a push without timers.
+/// The timers' babies are locked already (an event and its timer share
+/// one), so no other push changes them until this one commits.
+async fn load_timers(
+    txn: &DatabaseTransaction,
+    parsed: &[(i64, Result<Mutation, Rejection>)],
+    records: &mut HashMap<(Kind, Uuid), Record>,
+) -> Result<(), ApiError> {
+    let mut timers: BTreeSet<(Kind, Uuid)> = BTreeSet::new();
+    for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
+        if m.kind.is_timer_event() {
+            let event = m.created.as_ref().or(records.get(&(m.kind, m.record_id)));
+            timers.extend(event.and_then(timer::target));
+        } else if records
+            .get(&(m.kind, m.record_id))
+            .is_some_and(timer::is_timer)
+        {
+            timers.insert((m.kind, m.record_id));
+        }
+    }
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let mut missing: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
+    for (kind, id) in timers.iter().filter(|t| !records.contains_key(t)) {
+        missing.entry(*kind).or_default().push(*id);
+    }
+    let missing: Vec<(Kind, Vec<Uuid>)> = missing.into_iter().collect();
+    records.extend(load_records(txn, &missing).await?);
+    let events = Kind::parse(timer::EVENT_KIND).ok_or(ApiError::Internal)?;
+    let query = Query::select()
+        .column(Asterisk)
+        .from(Alias::new(events.name()))
+        .and_where(Expr::col(Alias::new("entry_id")).is_in(timers.iter().map(|(_, id)| *id)))
+        .to_owned();
+    for r in events.fetch(txn, &query).await? {
+        records.entry((r.kind, r.id)).or_insert(r);
+    }
+    Ok(())
 }
 
 /// Which of these ids exist, per kind: one statement over every table
@@ -400,7 +448,8 @@ async fn read_inputs<'a>(
         }
     };
     // Writers to the babies locked now wait for us: the records as they are.
-    let records = load_records(txn, &found.existing).await?;
+    let mut records = load_records(txn, &found.existing).await?;
+    load_timers(txn, parsed, &mut records).await?;
     let mut babies: HashMap<Uuid, LockedBaby> = HashMap::new();
     let mut caregivers: Vec<(Uuid, String)> = Vec::with_capacity(found.locked.len());
     for (id, archived_at, counter, caregiver, level) in found.locked {

@@ -11,7 +11,7 @@ use crate::{
     kinds::{
         COMMON_KEYS, CommonData, Kind, Record, SERVER_KEYS, field_error,
         fields::{Id, Set},
-        parse_as,
+        parse_as, timer,
     },
 };
 
@@ -291,6 +291,12 @@ pub fn parse_mutation(
         Some("delete") => Op::Delete,
         _ => return Err(Rejection::invalid("op: must be create, update or delete")),
     };
+    if op == Op::Update && !kind.updatable() {
+        return Err(Rejection::invalid(format!(
+            "op: a {} takes create and delete only",
+            kind.name()
+        )));
+    }
     let base_version = match b.get("baseVersion") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
@@ -319,7 +325,7 @@ pub fn parse_mutation(
                 "data.{key}: a delete takes only id (and babyId)"
             )));
         }
-        if SERVER_KEYS.contains(&key) {
+        if SERVER_KEYS.contains(&key) || (key == "segments" && kind.has_timer()) {
             return Err(Rejection::invalid(format!(
                 "data.{key}: is set by the server"
             )));
@@ -346,6 +352,9 @@ pub fn parse_mutation(
     };
     fields.remove("babyId");
     fields.extend(kind.parse_own(own)?);
+    if op == Op::Create && kind.has_timer() {
+        timer::check_create(&mut fields)?;
+    }
     let created = if op == Op::Create {
         let Some(baby) = baby_id else {
             return Err(Rejection::invalid("data.babyId: required to create"));
@@ -354,7 +363,13 @@ pub fn parse_mutation(
             return Err(Rejection::invalid("data.startedAt: required to create"));
         }
         // Whatever else the kind requires, checked before anything is looked up.
-        Some(Record::create(kind, record_id, baby, user, now, &fields)?)
+        let mut record = Record::create(kind, record_id, baby, user, now, &fields)?;
+        if timer::is_timer(&record) {
+            // A new timer has no events yet.
+            timer::settle(&mut record, &[])
+                .map_err(|e| Rejection::invalid(format!("data: {e}")))?;
+        }
+        Some(record)
     } else {
         None
     };

@@ -1,0 +1,71 @@
+//! What every log table shares: the common columns around the kind's own,
+//! the index pull walks (`baby_id`, `version`), and, on SQLite only, the key
+//! to `babies` (PostgreSQL has none: see 000007).
+
+use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
+
+/// Creates the log table `name` with the kind's `own` columns.
+pub async fn create(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    own: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    let table = Alias::new(name);
+    let mut t = Table::create();
+    t.table(table.clone())
+        .col(uuid(Alias::new("id")).primary_key())
+        .col(uuid(Alias::new("baby_id")))
+        .col(string(Alias::new("logged_by")));
+    for mut c in own {
+        t.col(&mut c);
+    }
+    t.col(timestamp_with_time_zone(Alias::new("started_at")))
+        .col(text_null(Alias::new("notes")))
+        .col(timestamp_with_time_zone(Alias::new("created_at")))
+        .col(timestamp_with_time_zone(Alias::new("updated_at")))
+        .col(timestamp_with_time_zone_null(Alias::new("archived_at")))
+        .col(big_integer(Alias::new("version")));
+    if manager.get_database_backend() == DbBackend::Sqlite {
+        t.foreign_key(
+            ForeignKey::create()
+                .name(format!("fk_{name}_baby"))
+                .from(table.clone(), Alias::new("baby_id"))
+                .to(Alias::new("babies"), Alias::new("id"))
+                .on_delete(ForeignKeyAction::Cascade),
+        );
+    }
+    manager.create_table(t.to_owned()).await?;
+    manager
+        .create_index(
+            Index::create()
+                .name(format!("idx_{name}_baby_version"))
+                .table(table)
+                .col(Alias::new("baby_id"))
+                .col(Alias::new("version"))
+                .to_owned(),
+        )
+        .await
+}
+
+/// Drops the log table `name`.
+pub async fn drop(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
+    manager
+        .drop_table(Table::drop().table(Alias::new(name)).to_owned())
+        .await
+}
+
+/// The timer fields (PROTOCOL.md, "Timers shared by caregivers").
+pub fn timer_columns() -> Vec<ColumnDef> {
+    vec![
+        string_null(Alias::new("timer_state")),
+        json_null(Alias::new("segments")),
+    ]
+}
+
+/// `ended_at` and `duration_minutes`, for kinds that last.
+pub fn lasting_columns() -> Vec<ColumnDef> {
+    vec![
+        timestamp_with_time_zone_null(Alias::new("ended_at")),
+        integer_null(Alias::new("duration_minutes")),
+    ]
+}
