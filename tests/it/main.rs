@@ -20,4 +20,5 @@ mod pull;
 mod push;
 mod schema;
 mod stored;
+mod timers;
 mod web;

@@ -267,7 +267,7 @@ pub fn check_write<'d>(
         }
         if op == Op::Update && state.is_some() {
             return Err(Rejection::invalid(
-                "data.timerState: set by the server from the timer's events",
+                "data.timerState: accepted on create only (on a timer it follows its events)",
             ));
         }
     } else if state.is_some_and(|v| !v.is_null()) {

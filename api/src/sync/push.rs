@@ -346,8 +346,7 @@ pub async fn push(
     let all: Vec<(i64, Result<Mutation, Rejection>)> = req
         .mutations
         .into_iter()
-        .enumerate()
-        .map(|(i, m)| (m.id, parse_mutation(m, user, now).map_err(|r| r.at(i))))
+        .map(|m| (m.id, parse_mutation(m, user, now)))
         .collect();
 
     let (_turn, txn) = begin_write(db).await?;
@@ -414,9 +413,23 @@ pub async fn push(
     let mut outcomes = outcomes.into_iter();
     let mut results = Vec::with_capacity(seen.len());
     let mut tally = Vec::with_capacity(seen.len());
-    for (id, entity) in seen {
+    for (i, (id, entity)) in seen.into_iter().enumerate() {
         let result = if id > last {
-            outcomes.next().ok_or(ApiError::Internal)?
+            // A rejection names its field by its path in the request.
+            match outcomes.next().ok_or(ApiError::Internal)? {
+                MutationResult::Rejected {
+                    id,
+                    code,
+                    message,
+                    current,
+                } => MutationResult::Rejected {
+                    id,
+                    code,
+                    message: Rejection::invalid(message).at(i).message,
+                    current,
+                },
+                other => other,
+            }
         } else {
             MutationResult::Duplicate { id }
         };
