@@ -358,7 +358,69 @@ async fn a_stream_outlives_the_idle_timeout_without_spinning(backend: Backend) {
     );
 }
 
+/// A caregiver's tap on a shared timer pokes the other caregiver (through
+/// the other instance on PostgreSQL), as any write does, and its undo too;
+/// a rejected event pokes nobody.
+async fn timer_events_poke_every_caregiver(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let servers = instances(backend, &db, &[]);
+    let (one, two) = (&servers[0].client, &servers[servers.len() - 1].client);
+    let token = |sub: &str| sign(TEST_SECRET, sub, json!({}));
+    let (alice, bob) = (token("alice"), token("bob"));
+    let baby = baby_id(one, &alice, "Ada").await;
+    share(one, &alice, &baby, bob.clone(), "editor").await;
+    let feed = uuid::Uuid::new_v4();
+    let client = uuid::Uuid::new_v4();
+    let r = push(
+        one,
+        &alice,
+        client,
+        vec![create(
+            1,
+            "feed_log",
+            json!({"id": feed, "babyId": baby, "method": "breast",
+            "startedAt": T0, "timerState": "running", "startSide": "left"}),
+        )],
+    )
+    .await;
+    assert_all_applied(&r);
+    let mut b = Events::open(two, &bob).await;
+    let stop = uuid::Uuid::new_v4();
+    let event = |action: &str| {
+        json!({"id": stop, "babyId": baby, "startedAt": "2026-11-20T07:25:00.000Z",
+            "entryEntity": "feed_log", "entryId": feed, "action": action})
+    };
+    let r = push(
+        one,
+        &alice,
+        client,
+        vec![create(2, "timer_event", event("stop"))],
+    )
+    .await;
+    assert_all_applied(&r);
+    assert!(
+        b.poked(&baby).await,
+        "the other caregiver hears of the stop"
+    );
+    let r = push(
+        one,
+        &alice,
+        client,
+        vec![create(3, "timer_event", event("pause"))],
+    )
+    .await;
+    assert_eq!(r.body["results"][0]["code"], "conflict", "{}", r.text);
+    assert!(
+        b.pokes_within(Duration::from_millis(1500)).await.is_empty(),
+        "a rejected event pokes nobody"
+    );
+    let r = push(one, &alice, client, vec![delete(4, "timer_event", stop)]).await;
+    assert_all_applied(&r);
+    assert!(b.poked(&baby).await, "and of its undo");
+}
+
 both!(
+    timer_events_poke_every_caregiver,
     a_stream_outlives_the_idle_timeout_without_spinning,
     pokes_reach_every_caregiver_and_no_one_else,
     streams_are_capped_kept_alive_and_end_with_the_token,

@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod health;
 mod invites;
+mod kinds;
 mod loadgen;
 mod messages;
 mod ops;

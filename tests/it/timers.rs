@@ -3,8 +3,6 @@
 //! through whichever caregiver's client they arrive; the section's
 //! rejection rules; undo by delete; concurrent pushes from two instances.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -644,7 +642,97 @@ async fn events_follow_the_rules(backend: Backend) {
     assert!(message.contains("200 events"), "{message}");
 }
 
+/// Two server processes, two caregivers pushing events of one timer at
+/// once, 80 each in batches of 10: every switch of side is a new segment,
+/// so an event lost to a race shows. The entry ends as the fold of all 160
+/// events, every event stored once, versions unique in the baby.
+async fn concurrent_events_from_two_instances(backend: Backend) {
+    use api::kinds::timer::{Action, Event, fold};
+    use entity::enums::Side;
+
+    let db = TestDb::new(backend).await;
+    let env = load_env(&db);
+    let servers = ServerProcess::start_many(2, db.dir.path(), &as_refs(&env));
+    let token = |sub: &str| sign(TEST_SECRET, sub, json!({}));
+    let alice = token("alice");
+    let c0 = &servers[0].client;
+    let baby = baby_id(c0, &alice, "Ada").await;
+    let bob = share(c0, &alice, &baby, token("bob"), "editor").await;
+    let (entry, data) = timer(&baby, &json!("left"));
+    Device::new(&alice)
+        .push_ok(c0, vec![("feed_log", "create", data)])
+        .await;
+    let workers = [alice.clone(), bob]
+        .into_iter()
+        .enumerate()
+        .map(|(w, tok)| {
+            let (c, baby, entry) = (servers[w].client.clone(), baby.clone(), entry.clone());
+            async move {
+                let mut device = Device::new(&tok);
+                let mut sent = vec![];
+                for round in 0..8 {
+                    let batch: Vec<(&str, &str, Value)> = (0..10)
+                        .map(|i| {
+                            let n = (round * 10 + i) * 2 + w + 1;
+                            let side = if n % 2 == 0 { "left" } else { "right" };
+                            let id = Uuid::new_v4().to_string();
+                            let min = n as f64 / 4.0;
+                            sent.push((id.clone(), min, side));
+                            let e = event(
+                                &baby,
+                                "feed_log",
+                                &entry,
+                                &id,
+                                min,
+                                "switchSide",
+                                &json!(side),
+                            );
+                            ("timer_event", "create", e)
+                        })
+                        .collect();
+                    device.push_ok(&c, batch).await;
+                }
+                sent
+            }
+        });
+    let sent: Vec<(String, f64, &str)> = join_all(workers).await.into_iter().flatten().collect();
+    assert_eq!(sent.len(), 160);
+    let start: DateTime<Utc> = START.parse().unwrap();
+    let events: Vec<Event> = sent
+        .iter()
+        .map(|(id, min, side)| Event {
+            id: Uuid::parse_str(id).unwrap(),
+            at: at(*min).parse().unwrap(),
+            action: Action::SwitchSide(Side::parse(side).unwrap()),
+        })
+        .collect();
+    let want = fold(start, Some(Side::Left), &events);
+    assert_eq!(want.segments.len(), 161, "every event a segment");
+    let got = pulled(c0, &alice, "feed_log", &entry).await;
+    assert_eq!(
+        got["segments"],
+        serde_json::to_value(&want.segments).unwrap()
+    );
+    assert_eq!(got["timerState"], "running");
+
+    let conn = db.connect().await;
+    let rows = stored_rows(&conn).await;
+    let events_stored = rows.iter().filter(|r| r.0 == "timer_event").count();
+    assert_eq!(events_stored, 160);
+    let mut versions: Vec<i64> = rows.iter().map(|r| r.3).collect();
+    versions.sort();
+    let n = versions.len();
+    versions.dedup();
+    assert_eq!(versions.len(), n, "versions unique in the baby");
+    assert_eq!(
+        got["version"],
+        json!(versions.last().unwrap()),
+        "the timer's version is the last handed out (each event moves it)"
+    );
+}
+
 both!(
+    concurrent_events_from_two_instances,
     every_case_in_any_order_from_two_caregivers,
     undo_by_delete,
     events_follow_the_rules,

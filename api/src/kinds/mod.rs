@@ -716,8 +716,13 @@ impl<K: LogKind> KindOps for Registered<K> {
             Err((path, message)) => {
                 return Err(match message.strip_prefix("missing field `") {
                     Some(rest) => Rejection::invalid(format!(
-                        "data.{}: required to create a {}",
+                        "data.{}: required to create {} {}",
                         rest.trim_end_matches('`'),
+                        if K::NAME.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                            "an"
+                        } else {
+                            "a"
+                        },
                         K::NAME
                     )),
                     None => field_error(&path, &message),
