@@ -4,8 +4,10 @@
 import { ApiError, Http, NetworkError, type FetchLike, type RetryInfo, type RetryOptions, type TokenProvider } from './http.ts';
 import { LiveSync, type LiveOptions, type LiveState } from './live.ts';
 import type { StorageAdapter } from './storage.ts';
+import { foldTimer, type FoldedTimer } from './timer.ts';
 import {
   ENTITIES,
+  TIMER_ENTITIES,
   type AnyEntry,
   type Baby,
   type CreateInput,
@@ -16,6 +18,13 @@ import {
   type PullResponse,
   type PushResponse,
   type RejectionCode,
+  type Side,
+  type SidedTimerEntity,
+  type TimerAction,
+  type TimerEntity,
+  type TimerEventLog,
+  type Timestamp,
+  type UpdatableEntity,
   type UpdateInput,
   type Uuid,
 } from './types.ts';
@@ -40,6 +49,11 @@ export interface StoreOptions {
    */
   conflictPolicy?: 'version' | 'lastWriteWins';
 }
+
+/** What startTimer takes: the entry's fields but the folded ones; startedAt defaults to now. */
+export type TimerStartInput<E extends TimerEntity> = Omit<CreateInput<E>, 'timerState' | 'endedAt' | 'durationMinutes' | 'startedAt'> & {
+  startedAt?: Timestamp | Date;
+};
 
 export interface RejectedEvent {
   mutation: Mutation;
@@ -95,7 +109,11 @@ interface DataState {
 const PROTOCOL_VERSION = 1 as const;
 
 function emptyData(): DataState {
-  return { cursor: null, babies: [], entries: { feed_log: {}, sleep_log: {}, nappy_log: {} }, revokedBabyIds: [] };
+  return { cursor: null, babies: [], entries: emptyEntries(), revokedBabyIds: [] };
+}
+
+function emptyEntries(): DataState['entries'] {
+  return Object.fromEntries(ENTITIES.map((e) => [e, {}])) as DataState['entries'];
 }
 
 export function uuidv4(): Uuid {
@@ -145,7 +163,13 @@ export class Store {
       await opts.storage.set(k.queue, JSON.stringify(queue));
     }
     const data = d ? (JSON.parse(d) as DataState) : emptyData();
-    for (const e of ENTITIES) data.entries[e] ??= {};
+    for (const e of ENTITIES) {
+      if (data.entries[e]) continue;
+      // Stored by an SDK that did not know this kind: its cursor went past the
+      // kind's entries, so pull everything again.
+      data.entries[e] = {};
+      data.cursor = null;
+    }
     return new Store(opts, queue, data);
   }
 
@@ -212,12 +236,9 @@ export class Store {
 
   private entriesView(): DataState['entries'] {
     if (this.view) return this.view;
-    const view = {
-      feed_log: { ...this.data.entries.feed_log },
-      sleep_log: { ...this.data.entries.sleep_log },
-      nappy_log: { ...this.data.entries.nappy_log },
-    } as DataState['entries'];
+    const view = Object.fromEntries(ENTITIES.map((e) => [e, { ...this.data.entries[e] }])) as DataState['entries'];
     for (const m of [...this.queue.awaitingPull, ...this.queue.pending]) applyMutation(view, m, this.opts.userId);
+    foldTimers(view);
     this.view = view;
     return view;
   }
@@ -230,7 +251,7 @@ export class Store {
     return this.get(entity, data.id)!;
   }
 
-  async update<E extends EntityName>(entity: E, id: Uuid, patch: UpdateInput<E>): Promise<Entry<E> | undefined> {
+  async update<E extends UpdatableEntity>(entity: E, id: Uuid, patch: UpdateInput<E>): Promise<Entry<E> | undefined> {
     const m: Omit<Mutation, 'id'> = { entity, op: 'update', data: { ...patch, id } };
     if ((this.opts.conflictPolicy ?? 'version') === 'version') {
       const base = this.baseVersionFor(entity, id);
@@ -244,12 +265,103 @@ export class Store {
     await this.enqueue({ entity, op: 'delete', data: { id } });
   }
 
+  // ---- timers (PROTOCOL.md, "Timers shared by caregivers") ----
+  //
+  // Every action is a `timer_event` queued like any write, so it works offline;
+  // the view folds each timer from its events (pulled and pending) with the
+  // server's own fold, so the screen shows what the server will make of them.
+
+  /** Starts a timer: creates the entry with `timerState: 'running'` (startedAt: now unless given). Returns its id. */
+  async startTimer<E extends TimerEntity>(entity: E, input: TimerStartInput<E>): Promise<Uuid> {
+    const data = { ...input, startedAt: toIso(input.startedAt ?? new Date()), timerState: 'running' } as unknown as CreateInput<E>;
+    return (await this.create(entity, data)).id;
+  }
+
+  pause(entity: TimerEntity, entryId: Uuid, at?: Timestamp | Date): Promise<Uuid> {
+    return this.actOnTimer(entity, entryId, 'pause', { at });
+  }
+  /** Also undoes a stop. */
+  resume(entity: TimerEntity, entryId: Uuid, at?: Timestamp | Date): Promise<Uuid> {
+    return this.actOnTimer(entity, entryId, 'resume', { at });
+  }
+  switchSide(entity: SidedTimerEntity, entryId: Uuid, side: Side, at?: Timestamp | Date): Promise<Uuid> {
+    return this.actOnTimer(entity, entryId, 'switchSide', { at, side });
+  }
+  stop(entity: TimerEntity, entryId: Uuid, at?: Timestamp | Date): Promise<Uuid> {
+    return this.actOnTimer(entity, entryId, 'stop', { at });
+  }
+
+  /**
+   * Queues a `timer_event` on a timer this device knows: `at` (default now) is
+   * the moment of the action, `side` is for `switchSide` only, `id` the event's
+   * (default a new UUIDv4). Returns the event's id.
+   */
+  async actOnTimer(
+    entity: TimerEntity,
+    entryId: Uuid,
+    action: TimerAction,
+    opts: { at?: Timestamp | Date | undefined; side?: Side | undefined; id?: Uuid | undefined } = {},
+  ): Promise<Uuid> {
+    const entry = this.get(entity, entryId);
+    if (!entry?.timerState || entry.archivedAt) throw new Error(`${entity} ${entryId}: no such timer on this device`);
+    if (action === 'switchSide' && (!opts.side || (entity !== 'feed_log' && entity !== 'pumping_log'))) {
+      throw new Error(`switchSide needs a side, on a feed_log or pumping_log timer`);
+    }
+    const data = {
+      id: opts.id ?? uuidv4(),
+      babyId: entry.babyId,
+      startedAt: toIso(opts.at ?? new Date()),
+      entryEntity: entity,
+      entryId,
+      action,
+      ...(action === 'switchSide' ? { side: opts.side } : {}),
+    };
+    await this.enqueue({ entity: 'timer_event', op: 'create', data });
+    return data.id;
+  }
+
+  /**
+   * Undoes the last action on a timer by deleting its event. The last action is
+   * the latest in the fold's order (startedAt, then id) of the timer's events
+   * this device sees that are not deleted, pulled or pending, whichever
+   * caregiver made it: every device steps back through the same timeline, and
+   * right after a tap it is that tap unless someone acted later. (An event
+   * the fold ignored, as the later of two stops, counts as an action too.)
+   * Returns the deleted event's id, or undefined when there is none.
+   */
+  async undo(entity: TimerEntity, entryId: Uuid): Promise<Uuid | undefined> {
+    const last = this.timerEvents(entity, entryId).at(-1);
+    if (!last) return undefined;
+    await this.remove('timer_event', last.id);
+    return last.id;
+  }
+
+  /** A timer's events this device sees (pulled and pending, not deleted), in the fold's order. */
+  timerEvents(entity: TimerEntity, entryId: Uuid): TimerEventLog[] {
+    return this.list('timer_event')
+      .filter((e) => e.entryEntity === entity && e.entryId === entryId)
+      .sort(foldOrder);
+  }
+
+  /** A timer as this device shows it (folded from its visible events), or undefined if the entry is not a timer here. */
+  timer(entity: TimerEntity, entryId: Uuid): FoldedTimer | undefined {
+    const e = this.get(entity, entryId);
+    if (!e?.timerState || !e.segments) return undefined;
+    return { timerState: e.timerState, segments: e.segments, endedAt: e.endedAt ?? null, durationMinutes: e.durationMinutes ?? 0 };
+  }
+
   /**
    * The version this device last saw, when no earlier local mutation of the record
-   * is still in flight (its outcome would move the version on under us).
+   * is still in flight (its outcome would move the version on under us; so does
+   * a timer's event, which gives the timer a new version).
    */
   private baseVersionFor(entity: EntityName, id: Uuid): number | undefined {
-    const touched = [...this.queue.awaitingPull, ...this.queue.pending].some((m) => m.entity === entity && m.data.id === id);
+    const events = this.entriesView().timer_event;
+    const touched = [...this.queue.awaitingPull, ...this.queue.pending].some(
+      (m) =>
+        (m.entity === entity && m.data.id === id) ||
+        (m.entity === 'timer_event' && (m.data.entryId ?? events[m.data.id]?.entryId) === id),
+    );
     if (touched) return undefined;
     const v = this.data.entries[entity][id]?.version;
     return typeof v === 'number' ? v : undefined;
@@ -492,6 +604,39 @@ export class Store {
   }
 }
 
+const toIso = (t: Timestamp | Date): string => new Date(t).toISOString();
+
+/** The fold's order of events: by time, then by id as lower-case text. */
+function foldOrder(a: TimerEventLog, b: TimerEventLog): number {
+  const ia = a.id.toLowerCase();
+  const ib = b.id.toLowerCase();
+  return Date.parse(a.startedAt) - Date.parse(b.startedAt) || (ia < ib ? -1 : ia > ib ? 1 : 0);
+}
+
+/**
+ * Sets every timer's timerState, segments, endedAt and durationMinutes in a view
+ * from its startedAt, startSide and the events of the view that are not
+ * archived (pulled and pending): what the server's fold makes of them.
+ */
+function foldTimers(view: DataState['entries']): void {
+  const events = new Map<string, TimerEventLog[]>();
+  for (const ev of Object.values(view.timer_event)) {
+    if (ev.archivedAt) continue;
+    const k = `${ev.entryEntity}/${ev.entryId}`;
+    const list = events.get(k);
+    if (list) list.push(ev);
+    else events.set(k, [ev]);
+  }
+  for (const entity of TIMER_ENTITIES) {
+    const map = view[entity] as Record<Uuid, Entry<TimerEntity>>;
+    for (const [id, e] of Object.entries(map)) {
+      if (!e.timerState) continue; // not a timer
+      const startSide = 'startSide' in e ? e.startSide : null;
+      map[id] = { ...e, ...foldTimer(e.startedAt, startSide, events.get(`${entity}/${id}`) ?? []) };
+    }
+  }
+}
+
 function keys(userId: string) {
   const p = `babysync:v1:${encodeURIComponent(userId)}:`;
   return { queue: `${p}queue`, data: `${p}data` };
@@ -512,6 +657,7 @@ function applyMutation(view: DataState['entries'], m: Mutation, userId: string):
           updatedAt: null,
           archivedAt: null,
           version: null,
+          ...((TIMER_ENTITIES as readonly string[]).includes(m.entity) ? { timerState: null, segments: null } : {}),
           ...m.data,
         } as AnyEntry;
       }

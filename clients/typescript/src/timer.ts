@@ -5,9 +5,7 @@
 // before its events are pushed. Both implementations are tested against the
 // same cases (api/src/kinds/timer-cases.json), in every order.
 
-export type Side = 'left' | 'right';
-export type TimerAction = 'pause' | 'resume' | 'switchSide' | 'stop';
-export type TimerState = 'running' | 'paused' | 'stopped';
+import type { Segment, Side, TimerAction, TimerState } from './types.ts';
 
 /** One `timer_event` that is not archived. */
 export interface TimerEvent {
@@ -17,12 +15,6 @@ export interface TimerEvent {
   action: TimerAction;
   /** For `switchSide` (feeds and pumping). */
   side?: Side | null;
-}
-
-export interface Segment {
-  startedAt: string;
-  endedAt: string | null;
-  side: Side | null;
 }
 
 /** The timer fields the server sets on the entry. */

@@ -5,8 +5,26 @@ export type Uuid = string;
 /** RFC 3339 timestamp; the server answers in UTC with milliseconds. */
 export type Timestamp = string;
 
-export type EntityName = 'feed_log' | 'sleep_log' | 'nappy_log';
-export const ENTITIES: readonly EntityName[] = ['feed_log', 'sleep_log', 'nappy_log'];
+export const ENTITIES = [
+  'feed_log',
+  'sleep_log',
+  'nappy_log',
+  'pumping_log',
+  'growth_log',
+  'medication_log',
+  'temperature_log',
+  'solids_log',
+  'activity_log',
+  'timer_event',
+] as const;
+export type EntityName = (typeof ENTITIES)[number];
+/** The kinds whose entries can be timers (created with `timerState: 'running'`). */
+export const TIMER_ENTITIES = ['feed_log', 'sleep_log', 'pumping_log', 'activity_log'] as const;
+export type TimerEntity = (typeof TIMER_ENTITIES)[number];
+/** Timers that have sides (`startSide`, `switchSide`). */
+export type SidedTimerEntity = 'feed_log' | 'pumping_log';
+/** Every kind but `timer_event`, which takes create and delete only. */
+export type UpdatableEntity = Exclude<EntityName, 'timer_event'>;
 
 export const ACCESS_LEVELS = ['owner', 'editor', 'viewer'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];
@@ -20,10 +38,46 @@ export const NAPPY_COLOURS = ['green', 'yellow', 'brown', 'black', 'red', 'grey'
 export type NappyColour = (typeof NAPPY_COLOURS)[number];
 export const NAPPY_CONSISTENCIES = ['watery', 'runny', 'mushy', 'pasty', 'formed', 'hardPellets'] as const;
 export type NappyConsistency = (typeof NAPPY_CONSISTENCIES)[number];
+export const ACTIVITY_TYPES = ['tummyTime', 'bath', 'indoorPlay', 'outdoorPlay', 'skinToSkin', 'other'] as const;
+export type ActivityType = (typeof ACTIVITY_TYPES)[number];
+export const DOSE_UNITS = ['ml', 'mg', 'drops', 'tablet', 'capsule', 'sachet', 'puff'] as const;
+export type DoseUnit = (typeof DOSE_UNITS)[number];
+export const TEMPERATURE_SITES = ['ear', 'forehead', 'armpit', 'rectal', 'oral'] as const;
+export type TemperatureSite = (typeof TEMPERATURE_SITES)[number];
+export const REACTIONS = ['loved', 'liked', 'neutral', 'disliked', 'allergic'] as const;
+export type Reaction = (typeof REACTIONS)[number];
+export const ALLERGENS = ['milk', 'egg', 'peanut', 'treeNut', 'soy', 'wheat', 'fish', 'shellfish', 'sesame'] as const;
+export type Allergen = (typeof ALLERGENS)[number];
+export const TIMER_STATES = ['running', 'paused', 'stopped'] as const;
+export type TimerState = (typeof TIMER_STATES)[number];
+export const TIMER_ACTIONS = ['pause', 'resume', 'switchSide', 'stop'] as const;
+export type TimerAction = (typeof TIMER_ACTIONS)[number];
 export const GENDERS = ['male', 'female', 'other', 'unknown'] as const;
 export type Gender = (typeof GENDERS)[number];
 export const OPS = ['create', 'update', 'delete'] as const;
 export const REJECTION_CODES = ['invalid', 'forbidden', 'not_found', 'conflict'] as const;
+
+/** Every enum of the wire, by its schema name in /openapi.json (the tests compare them). */
+export const ENUMS = {
+  AccessLevel: ACCESS_LEVELS,
+  Side: SIDES,
+  FeedMethod: FEED_METHODS,
+  NappyType: NAPPY_TYPES,
+  NappyColour: NAPPY_COLOURS,
+  NappyConsistency: NAPPY_CONSISTENCIES,
+  ActivityType: ACTIVITY_TYPES,
+  DoseUnit: DOSE_UNITS,
+  TemperatureSite: TEMPERATURE_SITES,
+  Reaction: REACTIONS,
+  Allergen: ALLERGENS,
+  TimerState: TIMER_STATES,
+  TimerAction: TIMER_ACTIONS,
+  TimerEntity: TIMER_ENTITIES,
+  Running: ['running'],
+  Gender: GENDERS,
+  Op: OPS,
+  RejectCode: REJECTION_CODES,
+} as const;
 
 /** Fields the server sets; never sent by a client. */
 export interface ServerFields {
@@ -42,17 +96,24 @@ export interface CommonInput {
   notes?: string | null;
 }
 
-export interface FeedLogInput extends CommonInput {
+/** On the four timer kinds. */
+export interface TimerInput {
+  /** Create only: `running` makes the entry a timer (then without endedAt and durationMinutes). */
+  timerState?: 'running' | null;
+}
+
+export interface FeedLogInput extends CommonInput, TimerInput {
   method: FeedMethod;
   endedAt?: Timestamp | null;
   durationMinutes?: number | null;
   amountMl?: number | null;
   isEstimated?: boolean | null;
   estimatedSource?: string | null;
+  startSide?: Side | null;
   endSide?: Side | null;
 }
 
-export interface SleepLogInput extends CommonInput {
+export interface SleepLogInput extends CommonInput, TimerInput {
   endedAt?: Timestamp | null;
   durationMinutes?: number | null;
 }
@@ -63,30 +124,116 @@ export interface NappyLogInput extends CommonInput {
   consistency?: NappyConsistency | null;
 }
 
+export interface PumpingLogInput extends CommonInput, TimerInput {
+  endedAt?: Timestamp | null;
+  durationMinutes?: number | null;
+  leftMl?: number | null;
+  rightMl?: number | null;
+  /** Kept by the server as leftMl + rightMl while either is set. */
+  totalMl?: number | null;
+  startSide?: Side | null;
+}
+
+export interface GrowthLogInput extends CommonInput {
+  weightGrams?: number | null;
+  lengthMm?: number | null;
+  headCircumferenceMm?: number | null;
+}
+
+export interface MedicationLogInput extends CommonInput {
+  name: string;
+  dose?: number | null;
+  /** Required with dose, absent without it. */
+  doseUnit?: DoseUnit | null;
+  minIntervalMinutes?: number | null;
+  maxDosesPer24h?: number | null;
+}
+
+export interface TemperatureLogInput extends CommonInput {
+  celsius: number;
+  site?: TemperatureSite | null;
+}
+
+export interface SolidsLogInput extends CommonInput {
+  food: string;
+  reaction?: Reaction | null;
+  allergens?: Allergen[] | null;
+}
+
+export interface ActivityLogInput extends CommonInput, TimerInput {
+  type: ActivityType;
+  endedAt?: Timestamp | null;
+  durationMinutes?: number | null;
+}
+
+/** A caregiver's action on a timer; `startedAt` is its moment. Create and delete only. */
+export interface TimerEventInput extends CommonInput {
+  entryEntity: TimerEntity;
+  entryId: Uuid;
+  action: TimerAction;
+  /** For switchSide only (feeds and pumping). */
+  side?: Side | null;
+}
+
 export interface InputOf {
   feed_log: FeedLogInput;
   sleep_log: SleepLogInput;
   nappy_log: NappyLogInput;
+  pumping_log: PumpingLogInput;
+  growth_log: GrowthLogInput;
+  medication_log: MedicationLogInput;
+  temperature_log: TemperatureLogInput;
+  solids_log: SolidsLogInput;
+  activity_log: ActivityLogInput;
+  timer_event: TimerEventInput;
 }
 
 /** What a client writes on create (id optional: the SDK makes a UUIDv4). */
 export type CreateInput<E extends EntityName> = Omit<InputOf[E], 'id'> & { id?: Uuid };
-/** What a client writes on update: any client field but id and babyId. */
-export type UpdateInput<E extends EntityName> = Partial<Omit<InputOf[E], 'id' | 'babyId'>>;
+/** What a client writes on update: any client field but id, babyId and timerState. */
+export type UpdateInput<E extends UpdatableEntity> = Partial<Omit<InputOf[E], 'id' | 'babyId' | 'timerState'>>;
 
-export type Entry<E extends EntityName> = InputOf[E] & ServerFields;
+/** One stretch of a timer's running time. */
+export interface Segment {
+  startedAt: Timestamp;
+  endedAt: Timestamp | null;
+  side: Side | null;
+}
+
+/** Set by the server on the timer kinds: null unless the entry is a timer (and then folded from its events). */
+export interface TimerFields {
+  timerState: TimerState | null;
+  segments: Segment[] | null;
+}
+
+export type Entry<E extends EntityName> = (E extends TimerEntity ? Omit<InputOf[E], 'timerState'> & TimerFields : InputOf[E]) & ServerFields;
 export type FeedLog = Entry<'feed_log'>;
 export type SleepLog = Entry<'sleep_log'>;
 export type NappyLog = Entry<'nappy_log'>;
+export type PumpingLog = Entry<'pumping_log'>;
+export type GrowthLog = Entry<'growth_log'>;
+export type MedicationLog = Entry<'medication_log'>;
+export type TemperatureLog = Entry<'temperature_log'>;
+export type SolidsLog = Entry<'solids_log'>;
+export type ActivityLog = Entry<'activity_log'>;
+export type TimerEventLog = Entry<'timer_event'>;
 export type AnyEntry = Entry<EntityName>;
 
 type ClientKey<E extends EntityName> = Exclude<keyof InputOf[E], 'id' | 'babyId'>;
 
+const COMMON = ['startedAt', 'notes'] as const;
 /** The client-writable fields of each entity (besides id and babyId); checked against /openapi.json by the tests. */
 export const CLIENT_FIELDS = {
-  feed_log: ['startedAt', 'notes', 'method', 'endedAt', 'durationMinutes', 'amountMl', 'isEstimated', 'estimatedSource', 'endSide'],
-  sleep_log: ['startedAt', 'notes', 'endedAt', 'durationMinutes'],
-  nappy_log: ['startedAt', 'notes', 'type', 'colour', 'consistency'],
+  feed_log: [...COMMON, 'method', 'endedAt', 'durationMinutes', 'amountMl', 'isEstimated', 'estimatedSource', 'startSide', 'endSide', 'timerState'],
+  sleep_log: [...COMMON, 'endedAt', 'durationMinutes', 'timerState'],
+  nappy_log: [...COMMON, 'type', 'colour', 'consistency'],
+  pumping_log: [...COMMON, 'endedAt', 'durationMinutes', 'leftMl', 'rightMl', 'totalMl', 'startSide', 'timerState'],
+  growth_log: [...COMMON, 'weightGrams', 'lengthMm', 'headCircumferenceMm'],
+  medication_log: [...COMMON, 'name', 'dose', 'doseUnit', 'minIntervalMinutes', 'maxDosesPer24h'],
+  temperature_log: [...COMMON, 'celsius', 'site'],
+  solids_log: [...COMMON, 'food', 'reaction', 'allergens'],
+  activity_log: [...COMMON, 'type', 'endedAt', 'durationMinutes', 'timerState'],
+  timer_event: [...COMMON, 'entryEntity', 'entryId', 'action', 'side'],
 } as const satisfies { readonly [E in EntityName]: readonly ClientKey<E>[] };
 
 // Compile-time: every field of the input interfaces is listed above.
@@ -95,6 +242,8 @@ const _everyFieldListed: [Unlisted] extends [never] ? true : Unlisted = true;
 void _everyFieldListed;
 
 export const SERVER_FIELDS: readonly (keyof ServerFields)[] = ['loggedBy', 'createdAt', 'updatedAt', 'archivedAt', 'version'];
+/** Server-set on the timer kinds only (besides SERVER_FIELDS; timerState is also sent on create). */
+export const TIMER_SERVER_FIELDS: readonly (keyof TimerFields)[] = ['segments'];
 
 export interface Baby {
   id: Uuid;

@@ -1,7 +1,7 @@
 // A test device: a Store over a fetch that can be switched offline, can lose
 // answers, and counts what it sent.
 
-import { MemoryStorage, Store, type RejectedEvent, type RetryInfo, type StorageAdapter, type StoreOptions } from '../src/index.ts';
+import { ENTITIES, MemoryStorage, Store, type Entry, type EntityName, type RejectedEvent, type RetryInfo, type StorageAdapter, type StoreOptions } from '../src/index.ts';
 import type { TestServer } from './server.ts';
 
 export class Net {
@@ -119,12 +119,8 @@ export async function openDevice(
 
 /** What a device shows, in a form two devices can be compared by. */
 export function snapshot(store: Store) {
-  return {
-    babies: store.babies().map((b) => b.id).sort(),
-    feed_log: store.list('feed_log', { includeArchived: true }),
-    sleep_log: store.list('sleep_log', { includeArchived: true }),
-    nappy_log: store.list('nappy_log', { includeArchived: true }),
-  };
+  const entries = Object.fromEntries(ENTITIES.map((e) => [e, store.list(e, { includeArchived: true })])) as { [E in EntityName]: Entry<E>[] };
+  return { babies: store.babies().map((b) => b.id).sort(), ...entries };
 }
 
 export function minutesAgo(n: number): string {
