@@ -17,7 +17,7 @@ use std::{
 use api::{AppState, auth::Authenticator, config::Config};
 pub use bench::client::*;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -573,29 +573,25 @@ pub fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a 
 /// One stored log entry: (kind, id, baby, version, archived).
 pub type Row = (&'static str, Uuid, Uuid, i64, bool);
 
-/// Every stored record of every kind, as rows.
+/// Every stored record of every kind (the registry's), as rows.
 pub async fn stored_rows(db: &DatabaseConnection) -> Vec<Row> {
-    macro_rules! rows {
-        ($($kind:ident),*) => {{
-            let mut out: Vec<Row> = vec![];
-            $(for r in entity::$kind::Entity::find().all(db).await.unwrap() {
-                out.push((stringify!($kind), r.id, r.baby_id, r.version, r.archived_at.is_some()));
-            })*
-            out
-        }};
+    use sea_orm::{
+        TransactionTrait,
+        sea_query::{Alias, Asterisk, Query},
+    };
+    let txn = db.begin().await.unwrap();
+    let mut out: Vec<Row> = vec![];
+    for kind in api::kinds::KINDS {
+        let query = Query::select()
+            .column(Asterisk)
+            .from(Alias::new(kind.name()))
+            .to_owned();
+        for r in kind.fetch(&txn, &query).await.unwrap() {
+            out.push((kind.name(), r.id, r.baby_id, r.version, r.archived));
+        }
     }
-    rows!(
-        feed_log,
-        sleep_log,
-        nappy_log,
-        pumping_log,
-        growth_log,
-        medication_log,
-        temperature_log,
-        solids_log,
-        activity_log,
-        timer_event
-    )
+    txn.commit().await.unwrap();
+    out
 }
 
 /// A 200 push answer whose every result is `applied`.
