@@ -4,7 +4,7 @@
 //! the events arrived in). Pure: the push applies it, and the TypeScript SDK
 //! computes the same locally.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use entity::enums::{Side, TimerAction, TimerState};
@@ -166,36 +166,62 @@ pub fn target(event: &Record) -> Option<(Kind, Uuid)> {
     }
 }
 
-/// An event record as the fold takes it; `None` when archived (undone).
-fn event_of(r: &Record) -> Option<Event> {
-    if r.archived {
-        return None;
+/// One of a timer's events as a push keeps it: what the fold needs, and
+/// whether it is deleted (it still counts towards [`MAX_EVENTS`]). A few
+/// dozen bytes, where the event's record is a few hundred: a push may read
+/// up to [`MAX_EVENTS`] of these for each timer it touches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Logged {
+    pub event: Event,
+    pub archived: bool,
+}
+
+impl Logged {
+    /// From a stored event's columns: id, `started_at`, `action`, `side`,
+    /// whether `archived_at` is set. `None` for an action it does not know.
+    pub fn from_columns(
+        id: Uuid,
+        at: DateTime<Utc>,
+        action: &str,
+        side: Option<&str>,
+        archived: bool,
+    ) -> Option<Logged> {
+        let action = match TimerAction::parse(action)? {
+            TimerAction::Pause => Action::Pause,
+            TimerAction::Resume => Action::Resume,
+            TimerAction::SwitchSide => Action::SwitchSide(Side::parse(side?)?),
+            TimerAction::Stop => Action::Stop,
+        };
+        Some(Logged {
+            event: Event { id, at, action },
+            archived,
+        })
     }
-    let text = |column| match r.entry.get(column) {
-        Some(Db::String(Some(s))) => Some(s),
-        _ => None,
-    };
-    let action = match TimerAction::parse(&text("action")?)? {
-        TimerAction::Pause => Action::Pause,
-        TimerAction::Resume => Action::Resume,
-        TimerAction::SwitchSide => Action::SwitchSide(Side::parse(&text("side")?)?),
-        TimerAction::Stop => Action::Stop,
-    };
-    let at = match r.entry.get("started_at")? {
-        Db::ChronoDateTimeUtc(Some(t)) => t,
-        _ => return None,
-    };
-    Some(Event {
-        id: r.id,
-        at,
-        action,
-    })
+
+    /// From an event's record.
+    pub fn of(r: &Record) -> Option<Logged> {
+        let text = |column| match r.entry.get(column) {
+            Some(Db::String(Some(s))) => Some(s),
+            _ => None,
+        };
+        let at = match r.entry.get("started_at")? {
+            Db::ChronoDateTimeUtc(Some(t)) => t,
+            _ => return None,
+        };
+        Logged::from_columns(
+            r.id,
+            at,
+            &text("action")?,
+            text("side").as_deref(),
+            r.archived,
+        )
+    }
 }
 
 /// Sets a timer entry's `timerState`, `segments`, `endedAt` and
-/// `durationMinutes` from the fold of `events` (its events, archived ones
+/// `durationMinutes` from the fold of `events` (its events, deleted ones
 /// included: they are left out).
-pub fn settle(entry: &mut Record, events: &[&Record]) -> Result<(), DbErr> {
+pub fn settle(entry: &mut Record, events: &[Logged]) -> Result<(), DbErr> {
     let started_at = match entry.entry.get("started_at") {
         Some(Db::ChronoDateTimeUtc(Some(t))) => t,
         _ => return Err(DbErr::Type("a timer without startedAt".into())),
@@ -204,7 +230,11 @@ pub fn settle(entry: &mut Record, events: &[&Record]) -> Result<(), DbErr> {
         Some(Db::String(Some(s))) => Side::parse(&s),
         _ => None,
     };
-    let events: Vec<Event> = events.iter().filter_map(|r| event_of(r)).collect();
+    let events: Vec<Event> = events
+        .iter()
+        .filter(|l| !l.archived)
+        .map(|l| l.event)
+        .collect();
     let f = fold(started_at, start_side, &events);
     let state = match f.state {
         State::Running => TimerState::Running,
@@ -281,17 +311,6 @@ pub fn check_write<'d>(
     let mut data = data.clone();
     data.remove("timerState");
     Ok(Cow::Owned(data))
-}
-
-/// The events of each entry among `records`, by the entry's id.
-pub fn events_by_entry<'r>(records: impl Iterator<Item = &'r Record>) -> HashMap<Uuid, Vec<Uuid>> {
-    let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for r in records.filter(|r| r.kind.is_timer_event()) {
-        if let Some((_, entry)) = target(r) {
-            out.entry(entry).or_default().push(r.id);
-        }
-    }
-    out
 }
 
 /// Whether a repeated create of an event gives the fields stored

@@ -86,6 +86,9 @@ pub struct Inputs<'a> {
     pub babies: HashMap<Uuid, LockedBaby>,
     /// Other babies the caller can see (for a conflict's `current`; never written).
     pub readable: HashSet<Uuid>,
+    /// The events of each timer the mutations touch (all, deleted ones
+    /// included), by the timer's id.
+    pub timers: HashMap<Uuid, Vec<timer::Logged>>,
 }
 
 /// What to answer and what to store.
@@ -100,11 +103,11 @@ pub struct Plan {
 }
 
 /// Plans the new mutations (id, parsed or refused), in order.
-pub fn plan(inputs: Inputs<'_>, mutations: &[(i64, Result<Mutation, Rejection>)]) -> Plan {
+pub fn plan(mut inputs: Inputs<'_>, mutations: &[(i64, Result<Mutation, Rejection>)]) -> Plan {
     let mut batch = Batch {
         counters: inputs.babies.iter().map(|(b, l)| (*b, l.counter)).collect(),
         dirty: BTreeSet::new(),
-        events: timer::events_by_entry(inputs.records.values()),
+        events: std::mem::take(&mut inputs.timers),
         inputs,
     };
     let outcomes = mutations
@@ -148,9 +151,9 @@ struct Batch<'a> {
     inputs: Inputs<'a>,
     counters: HashMap<Uuid, i64>,
     dirty: BTreeSet<(Kind, Uuid)>,
-    /// The ids of each timer's events (all that exist, deleted ones
-    /// included), by the timer's id: the push read them all.
-    events: HashMap<Uuid, Vec<Uuid>>,
+    /// Each timer's events (all that exist, deleted ones included), by the
+    /// timer's id: the push read them all.
+    events: HashMap<Uuid, Vec<timer::Logged>>,
 }
 
 type Applied = Result<i64, Rejection>;
@@ -254,18 +257,8 @@ impl Batch<'_> {
 
     /// Sets a timer's fields from the fold of its events.
     fn refold(&self, entry: &mut Record) -> Result<(), Rejection> {
-        let events: Vec<&Record> = self
-            .events
-            .get(&entry.id)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.inputs.records.get(&(self.event_kind(), *id)))
-            .collect();
-        timer::settle(entry, &events).map_err(|e| Rejection::invalid(format!("data: {e}")))
-    }
-
-    fn event_kind(&self) -> Kind {
-        Kind::parse(timer::EVENT_KIND).expect("timer_event is registered")
+        let events = self.events.get(&entry.id).map_or(&[][..], Vec::as_slice);
+        timer::settle(entry, events).map_err(|e| Rejection::invalid(format!("data: {e}")))
     }
 
     /// The timer an event acts on, stored (or created earlier in this push),
@@ -325,7 +318,10 @@ impl Batch<'_> {
                         Some(entry.to_json()),
                     ));
                 }
-                events.push(event.id);
+                events.push(
+                    timer::Logged::of(&event)
+                        .ok_or_else(|| Rejection::invalid("data: an event the fold takes"))?,
+                );
                 let version = self.store(event);
                 self.store_refolded(entry)?;
                 Ok(version)
@@ -349,6 +345,11 @@ impl Batch<'_> {
                     return Ok(r.version);
                 }
                 let entry = self.timer_of(&r)?;
+                for logged in self.events.entry(entry.id).or_default() {
+                    if logged.event.id == r.id {
+                        logged.archived = true;
+                    }
+                }
                 let mut event = r;
                 event.archive(self.inputs.now);
                 let version = self.store(event);
@@ -431,6 +432,7 @@ mod tests {
                 })
                 .collect(),
             readable: HashSet::new(),
+            timers: HashMap::new(),
         }
     }
 

@@ -235,15 +235,17 @@ async fn load_records(
     Ok(out)
 }
 
-/// The timers this push writes events of (or updates), and all their
-/// events: the plan folds them. Nothing to read for a push without timers.
-/// The timers' babies are locked already (an event and its timer share
-/// one), so no other push changes them until this one commits.
+/// The timers this push writes events of (or updates), into `records`,
+/// and all their events, by timer (what the fold needs of each: at most
+/// [`timer::MAX_EVENTS`] a timer): the plan folds them. Nothing to read for
+/// a push without timers. The timers' babies are locked already (an event
+/// and its timer share one), so no other push changes them until this one
+/// commits.
 async fn load_timers(
     txn: &DatabaseTransaction,
     parsed: &[(i64, Result<Mutation, Rejection>)],
     records: &mut HashMap<(Kind, Uuid), Record>,
-) -> Result<(), ApiError> {
+) -> Result<HashMap<Uuid, Vec<timer::Logged>>, ApiError> {
     let mut timers: BTreeSet<(Kind, Uuid)> = BTreeSet::new();
     for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
         if m.kind.is_timer_event() {
@@ -256,8 +258,9 @@ async fn load_timers(
             timers.insert((m.kind, m.record_id));
         }
     }
+    let mut events: HashMap<Uuid, Vec<timer::Logged>> = HashMap::new();
     if timers.is_empty() {
-        return Ok(());
+        return Ok(events);
     }
     let mut missing: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
     for (kind, id) in timers.iter().filter(|t| !records.contains_key(t)) {
@@ -265,16 +268,34 @@ async fn load_timers(
     }
     let missing: Vec<(Kind, Vec<Uuid>)> = missing.into_iter().collect();
     records.extend(load_records(txn, &missing).await?);
-    let events = Kind::parse(timer::EVENT_KIND).ok_or(ApiError::Internal)?;
     let query = Query::select()
-        .column(Asterisk)
-        .from(Alias::new(events.name()))
+        .columns(["id", "entry_id", "started_at", "action", "side"].map(Alias::new))
+        .expr_as(
+            Expr::col(Alias::new("archived_at")).is_not_null(),
+            Alias::new("archived"),
+        )
+        .from(Alias::new(timer::EVENT_KIND))
         .and_where(Expr::col(Alias::new("entry_id")).is_in(timers.iter().map(|(_, id)| *id)))
         .to_owned();
-    for r in events.fetch(txn, &query).await? {
-        records.entry((r.kind, r.id)).or_insert(r);
+    let backend = txn.get_database_backend();
+    for row in txn.query_all_raw(backend.build(&query)).await? {
+        let entry: Uuid = row.try_get("", "entry_id")?;
+        let side: Option<String> = row.try_get("", "side")?;
+        let action: String = row.try_get("", "action")?;
+        let logged = timer::Logged::from_columns(
+            row.try_get("", "id")?,
+            row.try_get("", "started_at")?,
+            &action,
+            side.as_deref(),
+            row.try_get("", "archived")?,
+        )
+        .ok_or_else(|| {
+            tracing::error!(%entry, action, "a stored timer event the fold does not take");
+            ApiError::Internal
+        })?;
+        events.entry(entry).or_default().push(logged);
     }
-    Ok(())
+    Ok(events)
 }
 
 /// Which of these ids exist, per kind: one statement over every table
@@ -462,7 +483,7 @@ async fn read_inputs<'a>(
     };
     // Writers to the babies locked now wait for us: the records as they are.
     let mut records = load_records(txn, &found.existing).await?;
-    load_timers(txn, parsed, &mut records).await?;
+    let timers = load_timers(txn, parsed, &mut records).await?;
     let mut babies: HashMap<Uuid, LockedBaby> = HashMap::new();
     let mut caregivers: Vec<(Uuid, String)> = Vec::with_capacity(found.locked.len());
     for (id, archived_at, counter, caregiver, level) in found.locked {
@@ -503,6 +524,7 @@ async fn read_inputs<'a>(
             records,
             babies,
             readable,
+            timers,
         },
         caregivers,
     ))
