@@ -640,6 +640,183 @@ async fn events_follow_the_rules(backend: Backend) {
     let (code, message) = outcome(&r, 0);
     assert_eq!(code, "conflict", "{message}");
     assert!(message.contains("200 events"), "{message}");
+    assert!(
+        r.body["results"][0].get("current").is_none(),
+        "no current: the answer stays small"
+    );
+}
+
+/// Ids are unique within a kind, not across kinds: another family's entry
+/// of another kind under a timer's id never mixes its events with the
+/// timer's, neither in the fold nor in the count of 200.
+async fn a_timer_id_reused_in_another_kind_stays_apart(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let mallory = app.token("mallory");
+    let theirs = baby_id(&app, &mallory, "Mo").await;
+    let (mut a, mut m) = (Device::new(&alice), Device::new(&mallory));
+    let (feed, data) = timer(&baby, &json!("left"));
+    a.push_ok(&app, vec![("feed_log", "create", data)]).await;
+    let sleep = json!({"id": feed, "babyId": theirs, "startedAt": START, "timerState": "running"});
+    m.push_ok(&app, vec![("sleep_log", "create", sleep)]).await;
+    let tap = |baby: &str, kind: &str, min: f64, action: &str| {
+        let id = Uuid::new_v4().to_string();
+        event(baby, kind, &feed, &id, min, action, &Value::Null)
+    };
+    m.push_ok(
+        &app,
+        vec![(
+            "timer_event",
+            "create",
+            tap(&theirs, "sleep_log", 5.0, "stop"),
+        )],
+    )
+    .await;
+    a.push_ok(
+        &app,
+        vec![
+            (
+                "timer_event",
+                "create",
+                tap(&baby, "feed_log", 3.0, "pause"),
+            ),
+            ("feed_log", "update", json!({"id": feed, "notes": "mine"})),
+        ],
+    )
+    .await;
+    let mine = pulled(&app, &alice, "feed_log", &feed).await;
+    assert_eq!(
+        (&mine["timerState"], &mine["segments"]),
+        (
+            &json!("paused"),
+            &json!([{"startedAt": START, "endedAt": at(3.0), "side": "left"}])
+        )
+    );
+    m.push_ok(
+        &app,
+        vec![("sleep_log", "update", json!({"id": feed, "notes": "x"}))],
+    )
+    .await;
+    let other = pulled(&app, &mallory, "sleep_log", &feed).await;
+    assert_eq!(
+        (&other["timerState"], &other["segments"]),
+        (
+            &json!("stopped"),
+            &json!([{"startedAt": START, "endedAt": at(5.0), "side": null}])
+        )
+    );
+    // Mallory filling her entry's 200 events leaves Alice's timer free.
+    let burst: Vec<(&str, &str, Value)> = (0..199)
+        .map(|i| {
+            (
+                "timer_event",
+                "create",
+                tap(&theirs, "sleep_log", 6.0 + f64::from(i) / 100.0, "resume"),
+            )
+        })
+        .collect();
+    m.push_ok(&app, burst).await;
+    a.push_ok(
+        &app,
+        vec![(
+            "timer_event",
+            "create",
+            tap(&baby, "feed_log", 4.0, "resume"),
+        )],
+    )
+    .await;
+}
+
+/// A push reads every event of each timer it acts on, so it may act on at
+/// most 50 timers: 51 is 413 `too_many_mutations` and writes nothing (a
+/// client splits the batch); 50 are applied.
+async fn a_push_acts_on_at_most_fifty_timers(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let mut a = Device::new(&alice);
+    let timers: Vec<(String, Value)> = (0..51).map(|_| timer(&baby, &json!("left"))).collect();
+    a.push_ok(
+        &app,
+        timers
+            .iter()
+            .map(|(_, d)| ("feed_log", "create", d.clone()))
+            .collect(),
+    )
+    .await;
+    let pause = |entry: &str| {
+        let id = Uuid::new_v4().to_string();
+        (
+            "timer_event",
+            "create",
+            event(&baby, "feed_log", entry, &id, 1.0, "pause", &Value::Null),
+        )
+    };
+    let all: Vec<Value> = timers
+        .iter()
+        .enumerate()
+        .map(|(i, (entry, _))| {
+            let (entity, op, data) = pause(entry);
+            json!({"id": a.next + i as i64, "entity": entity, "op": op, "data": data})
+        })
+        .collect();
+    let r = push(&app, &alice, a.client, all.clone()).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_error_body(&r.body, "too_many_mutations");
+    assert_eq!(r.body["error"]["details"]["limit"], 50);
+    let first = pulled(&app, &alice, "feed_log", &timers[0].0).await;
+    assert_eq!(first["timerState"], "running", "nothing written");
+    let r = push(&app, &alice, a.client, all[..50].to_vec()).await;
+    assert_all_applied(&r);
+}
+
+/// Moving a stopped timer's start past its stop drops the stop from the
+/// fold (its end follows the events, not the stored end).
+async fn moving_a_start_past_the_stop_refolds(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let mut a = Device::new(&alice);
+    let (entry, data) = timer(&baby, &Value::Null);
+    let stop = Uuid::new_v4().to_string();
+    a.push_ok(
+        &app,
+        vec![
+            ("sleep_log", "create", data_as_sleep(data)),
+            (
+                "timer_event",
+                "create",
+                event(
+                    &baby,
+                    "sleep_log",
+                    &entry,
+                    &stop,
+                    20.0,
+                    "stop",
+                    &Value::Null,
+                ),
+            ),
+        ],
+    )
+    .await;
+    a.push_ok(
+        &app,
+        vec![(
+            "sleep_log",
+            "update",
+            json!({"id": entry, "startedAt": at(25.0)}),
+        )],
+    )
+    .await;
+    let moved = pulled(&app, &alice, "sleep_log", &entry).await;
+    assert_eq!(
+        timer_fields(&moved),
+        json!({"timerState": "running", "segments": [{"startedAt": at(25.0), "endedAt": null, "side": null}],
+               "endedAt": null, "durationMinutes": 0})
+    );
+}
+
+/// A feed timer's create data as a sleep timer's.
+fn data_as_sleep(mut data: Value) -> Value {
+    let m = data.as_object_mut().unwrap();
+    m.remove("method");
+    m.remove("startSide");
+    data
 }
 
 /// Two server processes, two caregivers pushing events of one timer at
@@ -732,6 +909,9 @@ async fn concurrent_events_from_two_instances(backend: Backend) {
 }
 
 both!(
+    a_timer_id_reused_in_another_kind_stays_apart,
+    a_push_acts_on_at_most_fifty_timers,
+    moving_a_start_past_the_stop_refolds,
     concurrent_events_from_two_instances,
     every_case_in_any_order_from_two_caregivers,
     undo_by_delete,

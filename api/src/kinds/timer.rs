@@ -249,6 +249,18 @@ pub fn settle(entry: &mut Record, events: &[Logged]) -> Result<(), DbErr> {
     e.set("duration_minutes", Some(f.duration_minutes).into())
 }
 
+/// A timer without its folded end (`endedAt`, `durationMinutes`), to be
+/// patched and folded again.
+pub fn unfolded(mut entry: Record) -> Record {
+    let _ = entry
+        .entry
+        .set("ended_at", Option::<DateTime<Utc>>::None.into());
+    let _ = entry
+        .entry
+        .set("duration_minutes", Option::<i32>::None.into());
+    entry
+}
+
 /// The server-set keys of a timer's wire form a write never gives.
 const FOLDED: [&str; 2] = ["endedAt", "durationMinutes"];
 

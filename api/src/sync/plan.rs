@@ -88,7 +88,7 @@ pub struct Inputs<'a> {
     pub readable: HashSet<Uuid>,
     /// The events of each timer the mutations touch (all, deleted ones
     /// included), by the timer's id.
-    pub timers: HashMap<Uuid, Vec<timer::Logged>>,
+    pub timers: HashMap<(Kind, Uuid), Vec<timer::Logged>>,
 }
 
 /// What to answer and what to store.
@@ -153,7 +153,7 @@ struct Batch<'a> {
     dirty: BTreeSet<(Kind, Uuid)>,
     /// Each timer's events (all that exist, deleted ones included), by the
     /// timer's id: the push read them all.
-    events: HashMap<Uuid, Vec<timer::Logged>>,
+    events: HashMap<(Kind, Uuid), Vec<timer::Logged>>,
 }
 
 type Applied = Result<i64, Rejection>;
@@ -224,7 +224,14 @@ impl Batch<'_> {
                     ));
                 }
                 let data = timer::check_write(m.op, &r, &m.data)?;
-                let mut next = r.patched(&data)?;
+                // A timer's end follows the fold, after the patch: a start
+                // moved past its stop drops the stop.
+                let base = if timer::is_timer(&r) {
+                    timer::unfolded(r)
+                } else {
+                    r
+                };
+                let mut next = base.patched(&data)?;
                 if timer::is_timer(&next) {
                     // Its start or start side may have moved.
                     self.refold(&mut next)?;
@@ -257,7 +264,10 @@ impl Batch<'_> {
 
     /// Sets a timer's fields from the fold of its events.
     fn refold(&self, entry: &mut Record) -> Result<(), Rejection> {
-        let events = self.events.get(&entry.id).map_or(&[][..], Vec::as_slice);
+        let events = self
+            .events
+            .get(&(entry.kind, entry.id))
+            .map_or(&[][..], Vec::as_slice);
         timer::settle(entry, events).map_err(|e| Rejection::invalid(format!("data: {e}")))
     }
 
@@ -308,14 +318,17 @@ impl Batch<'_> {
                     ));
                 }
                 self.check_write(entry.baby_id)?;
-                let events = self.events.entry(entry.id).or_default();
+                let events = self.events.entry((entry.kind, entry.id)).or_default();
                 if events.len() >= timer::MAX_EVENTS {
+                    // No `current`: the entry, with its segments, is the one
+                    // thing the client has, and a push of such events
+                    // would answer many times its size.
                     return Err(Rejection::conflict(
                         format!(
                             "the entry has {} events, the most it takes (deleted ones count)",
                             timer::MAX_EVENTS
                         ),
-                        Some(entry.to_json()),
+                        None,
                     ));
                 }
                 events.push(
@@ -345,7 +358,7 @@ impl Batch<'_> {
                     return Ok(r.version);
                 }
                 let entry = self.timer_of(&r)?;
-                for logged in self.events.entry(entry.id).or_default() {
+                for logged in self.events.entry((entry.kind, entry.id)).or_default() {
                     if logged.event.id == r.id {
                         logged.archived = true;
                     }

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::db::Db;
 use entity::{babies, baby_access, sync_clients};
+use futures_util::TryStreamExt;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait,
@@ -235,50 +236,105 @@ async fn load_records(
     Ok(out)
 }
 
-/// The timers this push writes events of (or updates), into `records`,
-/// and all their events, by timer (what the fold needs of each: at most
-/// [`timer::MAX_EVENTS`] a timer): the plan folds them. Nothing to read for
-/// a push without timers. The timers' babies are locked already (an event
-/// and its timer share one), so no other push changes them until this one
-/// commits.
+/// The most timers one push may act on (create or delete events of, or
+/// update): a push reads every event of each, up to [`timer::MAX_EVENTS`],
+/// so this bounds its work to 50 × 200 events; more is 413
+/// `too_many_mutations` (a client splits the batch and sends it again).
+pub const MAX_TIMERS_PER_PUSH: usize = 50;
+
+/// The timers this push acts on, into `records`, and all their events, by
+/// timer (what the fold needs of each): the plan folds them. Only timers in
+/// a baby the caller may write to count; nothing to read for a push without
+/// timers. The timers' babies are locked already (an event and its timer
+/// share one), so no other push changes them until this one commits.
 async fn load_timers(
     txn: &DatabaseTransaction,
     parsed: &[(i64, Result<Mutation, Rejection>)],
     records: &mut HashMap<(Kind, Uuid), Record>,
-) -> Result<HashMap<Uuid, Vec<timer::Logged>>, ApiError> {
+    babies: &HashMap<Uuid, LockedBaby>,
+) -> Result<HashMap<(Kind, Uuid), Vec<timer::Logged>>, ApiError> {
     let mut timers: BTreeSet<(Kind, Uuid)> = BTreeSet::new();
+    let mut unread: BTreeSet<(Kind, Uuid)> = BTreeSet::new();
     for m in parsed.iter().filter_map(|(_, m)| m.as_ref().ok()) {
-        if m.kind.is_timer_event() {
+        let target = if m.kind.is_timer_event() {
             let event = m.created.as_ref().or(records.get(&(m.kind, m.record_id)));
-            timers.extend(event.and_then(timer::target));
-        } else if records
-            .get(&(m.kind, m.record_id))
-            .is_some_and(timer::is_timer)
-        {
-            timers.insert((m.kind, m.record_id));
+            event.and_then(timer::target)
+        } else {
+            Some((m.kind, m.record_id))
+        };
+        let Some(target) = target else { continue };
+        match records.get(&target) {
+            // Read already (named by the mutations): a timer the caller may
+            // write to, or nothing to fold.
+            Some(r) if timer::is_timer(r) && writable(babies, r.baby_id) => {
+                timers.insert(target);
+            }
+            Some(_) => {}
+            // The timer of a stored event being deleted.
+            None if m.kind.is_timer_event() => {
+                unread.insert(target);
+            }
+            None => {}
         }
     }
-    let mut events: HashMap<Uuid, Vec<timer::Logged>> = HashMap::new();
-    if timers.is_empty() {
-        return Ok(events);
-    }
     let mut missing: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
-    for (kind, id) in timers.iter().filter(|t| !records.contains_key(t)) {
+    for (kind, id) in &unread {
         missing.entry(*kind).or_default().push(*id);
     }
     let missing: Vec<(Kind, Vec<Uuid>)> = missing.into_iter().collect();
-    records.extend(load_records(txn, &missing).await?);
+    for (key, r) in load_records(txn, &missing).await? {
+        if timer::is_timer(&r) && writable(babies, r.baby_id) {
+            timers.insert(key);
+        }
+        records.insert(key, r);
+    }
+    let mut events: HashMap<(Kind, Uuid), Vec<timer::Logged>> = HashMap::new();
+    if timers.is_empty() {
+        return Ok(events);
+    }
+    if timers.len() > MAX_TIMERS_PER_PUSH {
+        return Err(ApiError::TooManyMutations {
+            limit: MAX_TIMERS_PER_PUSH,
+        });
+    }
+    // Each timer's events, by its kind and id (ids are unique within a
+    // kind, not across kinds).
+    let mut which = Condition::any();
+    let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
+    for (kind, id) in &timers {
+        by_kind.entry(*kind).or_default().push(*id);
+    }
+    for (kind, ids) in by_kind {
+        which = which.add(
+            Condition::all()
+                .add(Expr::col(Alias::new("entry_entity")).eq(kind.name()))
+                .add(Expr::col(Alias::new("entry_id")).is_in(ids)),
+        );
+    }
     let query = Query::select()
-        .columns(["id", "entry_id", "started_at", "action", "side"].map(Alias::new))
+        .columns(
+            [
+                "id",
+                "entry_entity",
+                "entry_id",
+                "started_at",
+                "action",
+                "side",
+            ]
+            .map(Alias::new),
+        )
         .expr_as(
             Expr::col(Alias::new("archived_at")).is_not_null(),
             Alias::new("archived"),
         )
         .from(Alias::new(timer::EVENT_KIND))
-        .and_where(Expr::col(Alias::new("entry_id")).is_in(timers.iter().map(|(_, id)| *id)))
+        .cond_where(which)
         .to_owned();
     let backend = txn.get_database_backend();
-    for row in txn.query_all_raw(backend.build(&query)).await? {
+    // Row by row: only the compact form is kept.
+    let mut rows = sea_orm::StreamTrait::stream_raw(txn, backend.build(&query)).await?;
+    while let Some(row) = rows.try_next().await? {
+        let kind: String = row.try_get("", "entry_entity")?;
         let entry: Uuid = row.try_get("", "entry_id")?;
         let side: Option<String> = row.try_get("", "side")?;
         let action: String = row.try_get("", "action")?;
@@ -288,14 +344,22 @@ async fn load_timers(
             &action,
             side.as_deref(),
             row.try_get("", "archived")?,
-        )
-        .ok_or_else(|| {
-            tracing::error!(%entry, action, "a stored timer event the fold does not take");
-            ApiError::Internal
-        })?;
-        events.entry(entry).or_default().push(logged);
+        );
+        let (Some(kind), Some(logged)) = (Kind::parse(&kind), logged) else {
+            tracing::error!(%entry, kind, action, "a stored timer event the fold does not take");
+            return Err(ApiError::Internal);
+        };
+        events.entry((kind, entry)).or_default().push(logged);
     }
     Ok(events)
+}
+
+/// Whether the caller may write to this baby (locked for the push, editor
+/// or owner).
+fn writable(babies: &HashMap<Uuid, LockedBaby>, baby: Uuid) -> bool {
+    babies
+        .get(&baby)
+        .is_some_and(|b| b.level >= Level::Editor && !b.archived)
 }
 
 /// Which of these ids exist, per kind: one statement over every table
@@ -483,7 +547,6 @@ async fn read_inputs<'a>(
     };
     // Writers to the babies locked now wait for us: the records as they are.
     let mut records = load_records(txn, &found.existing).await?;
-    let timers = load_timers(txn, parsed, &mut records).await?;
     let mut babies: HashMap<Uuid, LockedBaby> = HashMap::new();
     let mut caregivers: Vec<(Uuid, String)> = Vec::with_capacity(found.locked.len());
     for (id, archived_at, counter, caregiver, level) in found.locked {
@@ -499,6 +562,7 @@ async fn read_inputs<'a>(
         }
         caregivers.push((id, caregiver));
     }
+    let timers = load_timers(txn, parsed, &mut records, &babies).await?;
     // A create whose id lives in another baby is a conflict; whether it shows
     // the stored record depends on the caller seeing that baby (rare: a read).
     let elsewhere: BTreeSet<Uuid> = parsed
