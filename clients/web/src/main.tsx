@@ -1,7 +1,10 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { Store, IndexedDBStorage, type Baby, type RejectedEvent, type AnyEntry, type EntityName, type FeedLog, type SleepLog, type NappyLog } from '@babysync/client';
+import { Store, IndexedDBStorage, type Baby, type RejectedEvent, type AnyEntry, type FeedLog, type NappyLog } from '@babysync/client';
 import { api, decodeToken, inviteLink, inviteToken, loadSession, saveSession, type Caregiver, type Invite, type Session } from './session.ts';
+import { LOG_KINDS, describe, entityLabel, isActiveTimer, isToday, time, type Item } from './format.ts';
+import { Timers } from './timers.tsx';
+import { MoreLog } from './more.tsx';
 import './style.css';
 
 // ---------- routing (in the hash, so any static server works) ----------
@@ -83,7 +86,7 @@ function useStore(session: Session) {
       });
       s.on('pushed', synced);
       s.on('rejected', (e) => setSync((st) => ({ ...st, conflicts: [...st.conflicts, e] })));
-      s.on('syncError', (err) =>
+      s.on('syncError', (err: unknown) =>
         patch({ error: Store.isNetworkError(err) ? null : err instanceof Error ? err.message : String(err), online: navigator.onLine && !Store.isNetworkError(err) }),
       );
       s.on('live', (e) => patch({ live: e.state, ...(e.state === 'open' ? { online: true } : {}) }));
@@ -102,9 +105,6 @@ function useStore(session: Session) {
   const dismissConflicts = () => setSync((s) => ({ ...s, conflicts: [] }));
   return { store, sync, dismissConflicts };
 }
-
-const time = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '');
-const entityLabel: Record<EntityName, string> = { feed_log: 'feed', sleep_log: 'sleep', nappy_log: 'nappy' };
 
 function SyncBar({ store, sync, dismiss }: { store: Store; sync: SyncState; dismiss: () => void }) {
   const pending = store.pendingMutations.length;
@@ -255,22 +255,9 @@ function AcceptInvite({ session, store, token }: { session: Session; store: Stor
 
 // ---------- a baby's day ----------
 
-type Item = { entity: 'feed_log'; e: FeedLog } | { entity: 'sleep_log'; e: SleepLog } | { entity: 'nappy_log'; e: NappyLog };
-
-const isToday = (iso: string) => new Date(iso).toDateString() === new Date().toDateString();
-
-function describe(it: Item): string {
-  switch (it.entity) {
-    case 'feed_log':
-      return it.e.method === 'bottle'
-        ? `Bottle ${it.e.amountMl ?? '?'} ml`
-        : `Breast ${it.e.endSide ?? ''} ${it.e.durationMinutes ?? '?'} min`.replace('  ', ' ');
-    case 'sleep_log':
-      return it.e.endedAt ? `Sleep until ${time(it.e.endedAt)} (${it.e.durationMinutes ?? '?'} min)` : 'Sleeping';
-    case 'nappy_log':
-      return `Nappy: ${it.e.type ?? 'unknown'}`;
-  }
-}
+/** Shown whatever its day: a timer still going, or a sleep (not a timer) not yet ended. */
+const isOpen = (it: Item) =>
+  ('timerState' in it.e && isActiveTimer(it.e)) || (it.entity === 'sleep_log' && !it.e.timerState && !it.e.endedAt);
 
 function BabyDay({ store, id }: { store: Store; id: string }) {
   const baby = store.babies().find((b) => b.id === id);
@@ -290,14 +277,11 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
     );
   }
   const canEdit = baby.accessLevel !== 'viewer';
-  const items: Item[] = [
-    ...store.list('feed_log', { babyId: id }).map((e) => ({ entity: 'feed_log' as const, e })),
-    ...store.list('sleep_log', { babyId: id }).map((e) => ({ entity: 'sleep_log' as const, e })),
-    ...store.list('nappy_log', { babyId: id }).map((e) => ({ entity: 'nappy_log' as const, e })),
-  ]
-    .filter((it) => isToday(it.e.startedAt) || (it.entity === 'sleep_log' && !it.e.endedAt))
+  const items: Item[] = LOG_KINDS.flatMap((k) => store.list(k, { babyId: id }).map((e) => ({ entity: k, e }) as Item))
+    .filter((it) => isToday(it.e.startedAt) || isOpen(it))
     .sort((a, b) => (a.e.startedAt < b.e.startedAt ? 1 : -1));
-  const openSleep = store.list('sleep_log', { babyId: id }).find((s) => !s.endedAt);
+  // A sleep logged without the timer (by an older app) that has not ended yet.
+  const openSleep = store.list('sleep_log', { babyId: id }).find((s) => !s.timerState && !s.endedAt);
   const now = () => new Date().toISOString();
 
   const logBottle = () => store.create('feed_log', { babyId: id, method: 'bottle', startedAt: now(), amountMl: Number(amount) });
@@ -306,8 +290,8 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
     const start = new Date(end.getTime() - Number(minutes) * 60_000);
     return store.create('feed_log', { babyId: id, method: 'breast', startedAt: start.toISOString(), endedAt: end.toISOString(), durationMinutes: Number(minutes), endSide: side });
   };
-  const toggleSleep = () => {
-    if (!openSleep) return store.create('sleep_log', { babyId: id, startedAt: now() });
+  const endSleep = () => {
+    if (!openSleep) return;
     const end = new Date();
     const mins = Math.max(0, Math.round((end.getTime() - new Date(openSleep.startedAt).getTime()) / 60_000));
     return store.update('sleep_log', openSleep.id, { endedAt: end.toISOString(), durationMinutes: mins });
@@ -321,6 +305,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
         <a href="#/">All babies</a>
         <a href={`#/baby/${id}/people`}>Caregivers and invites</a>
       </nav>
+      <Timers store={store} babyId={id} canEdit={canEdit} />
       {canEdit && (
         <section class="card log" aria-label="Log">
           <div class="row">
@@ -342,11 +327,13 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
               Log breast feed
             </button>
           </div>
-          <div class="row">
-            <button type="button" onClick={toggleSleep}>
-              {openSleep ? `Stop sleep (since ${time(openSleep.startedAt)})` : 'Start sleep'}
-            </button>
-          </div>
+          {openSleep && (
+            <div class="row">
+              <button type="button" onClick={endSleep}>
+                End sleep (since {time(openSleep.startedAt)})
+              </button>
+            </div>
+          )}
           <div class="row" role="group" aria-labelledby="nappy-label">
             <span id="nappy-label" class="label">Nappy</span>
             {(['wee', 'poo', 'mixed', 'dry'] as const).map((t) => (
@@ -357,6 +344,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
           </div>
         </section>
       )}
+      {canEdit && <MoreLog store={store} babyId={id} />}
       <h3>Today</h3>
       {items.length === 0 && <p>Nothing logged today.</p>}
       <ol class="timeline" aria-label="Today's log">
@@ -366,7 +354,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
               <EditEntry store={store} item={it} done={() => setEditing(null)} />
             </li>
           ) : (
-            <li key={it.e.id} data-entity={it.entity}>
+            <li key={it.e.id} data-entity={it.entity} data-entry-id={it.e.id}>
               <time dateTime={it.e.startedAt}>{time(it.e.startedAt)}</time> <span class="what">{describe(it)}</span>
               {it.e.notes ? <span class="hint"> · {it.e.notes}</span> : null}
               {it.e.version === null && <span class="hint"> · not synced yet</span>}
@@ -405,7 +393,9 @@ const hhmm = (iso: string) => {
 };
 
 function EditEntry({ store, item, done }: { store: Store; item: Item; done: () => void }) {
-  const e = item.e as AnyEntry & Partial<FeedLog & NappyLog>;
+  const e = item.e as AnyEntry & Partial<Pick<FeedLog, 'amountMl' | 'durationMinutes' | 'endSide'> & Pick<NappyLog, 'type'>>;
+  // A timer's end and duration follow its events: only its time and notes are edited here.
+  const breast = item.entity === 'feed_log' && item.e.method === 'breast' && !item.e.timerState;
   const [at, setAt] = useState(hhmm(e.startedAt));
   const [amount, setAmount] = useState(String(e.amountMl ?? ''));
   const [minutes, setMinutes] = useState(String(e.durationMinutes ?? ''));
@@ -419,12 +409,12 @@ function EditEntry({ store, item, done }: { store: Store; item: Item; done: () =
     if (item.entity === 'feed_log') {
       await store.update('feed_log', e.id, {
         ...common,
-        ...(item.e.method === 'bottle' ? { amountMl: num(amount) } : { durationMinutes: num(minutes), endSide: side }),
+        ...(item.e.method === 'bottle' ? { amountMl: num(amount) } : breast ? { durationMinutes: num(minutes), endSide: side } : {}),
       });
-    } else if (item.entity === 'sleep_log') {
-      await store.update('sleep_log', e.id, common);
+    } else if (item.entity === 'nappy_log') {
+      await store.update('nappy_log', e.id, { ...common, type: type as NappyLog['type'] });
     } else {
-      await store.update('nappy_log', e.id, { ...common, type });
+      await store.update(item.entity, e.id, common);
     }
     done();
   };
@@ -438,7 +428,7 @@ function EditEntry({ store, item, done }: { store: Store; item: Item; done: () =
           <input id="edit-ml" type="number" min={0} max={2000} value={amount} onInput={(x) => setAmount(x.currentTarget.value)} />
         </>
       )}
-      {item.entity === 'feed_log' && item.e.method === 'breast' && (
+      {breast && (
         <>
           <label for="edit-side">Side</label>
           <select id="edit-side" value={side} onChange={(x) => setSide(x.currentTarget.value as 'left' | 'right')}>

@@ -2,7 +2,7 @@
 // server (the real binary on SQLite or PostgreSQL, tokens signed in the
 // test), started with WEB_APP_DIR so that it serves the built app.
 
-export { BIN, startServer } from '../../typescript/test/server.ts';
+export { BIN, startServer, api } from '../../typescript/test/server.ts';
 
 /**
  * The app's origin: babysync itself, serving the built files (WEB_APP_DIR)
