@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod gate;
+pub mod growth;
 pub mod invites;
 pub mod kinds;
 pub mod limits;
