@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod summary;
 pub mod sync;
 pub mod time;
 pub mod web;

@@ -213,6 +213,7 @@ impl Modify for BearerAuth {
         routes::babies::list_invites,
         routes::babies::revoke_invite,
         routes::babies::accept_invite,
+        routes::babies::summary,
         routes::sync::push_handler,
         routes::sync::pull_handler,
         routes::sync::events_handler,

@@ -19,6 +19,7 @@ mod m20261202_000012_create_temperature_log;
 mod m20261202_000013_create_solids_log;
 mod m20261202_000014_create_activity_log;
 mod m20261202_000015_create_timer_event;
+mod m20261202_000016_index_log_started_at;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_create_solids_log::Migration),
             Box::new(m20261202_000014_create_activity_log::Migration),
             Box::new(m20261202_000015_create_timer_event::Migration),
+            Box::new(m20261202_000016_index_log_started_at::Migration),
         ]
     }
 }

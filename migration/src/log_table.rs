@@ -1,6 +1,7 @@
 //! What every log table shares: the common columns around the kind's own,
-//! the index pull walks (`baby_id`, `version`), and, on SQLite only, the key
-//! to `babies` (PostgreSQL has none: see 000007).
+//! the index pull walks (`baby_id`, `version`), the one summaries read by
+//! (`baby_id`, `started_at`), and, on SQLite only, the key to `babies`
+//! (PostgreSQL has none: see 000007).
 
 use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
 
@@ -44,7 +45,20 @@ pub async fn create(
                 .col(Alias::new("version"))
                 .to_owned(),
         )
-        .await
+        .await?;
+    manager.create_index(started_index(name)).await
+}
+
+/// The `(baby_id, started_at)` index of the log table `name` (summaries
+/// read by time), unless it exists.
+pub fn started_index(name: &str) -> IndexCreateStatement {
+    Index::create()
+        .if_not_exists()
+        .name(format!("idx_{name}_baby_started"))
+        .table(Alias::new(name))
+        .col(Alias::new("baby_id"))
+        .col(Alias::new("started_at"))
+        .to_owned()
 }
 
 /// Drops the log table `name`.

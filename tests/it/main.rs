@@ -21,5 +21,6 @@ mod pull;
 mod push;
 mod schema;
 mod stored;
+mod summary;
 mod timers;
 mod web;

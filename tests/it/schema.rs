@@ -134,7 +134,7 @@ async fn entities_match_migrated_tables(backend: Backend) {
         problems.join("\n")
     );
 
-    // The sync index exists on every log table.
+    // The sync index and the summaries' exist on every log table.
     for table in api::kinds::KINDS.iter().map(|k| k.name()) {
         let sql = match db.get_database_backend() {
             DbBackend::Postgres => {
@@ -148,10 +148,12 @@ async fn entities_match_migrated_tables(backend: Backend) {
             .iter()
             .map(|r| r.try_get("", "name").unwrap())
             .collect();
-        assert!(
-            names.contains(&format!("idx_{table}_baby_version")),
-            "{table}: {names:?}"
-        );
+        for index in ["version", "started"] {
+            assert!(
+                names.contains(&format!("idx_{table}_baby_{index}")),
+                "{table}: {names:?}"
+            );
+        }
     }
 }
 

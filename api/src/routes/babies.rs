@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::State,
+    extract::{RawQuery, State},
     http::StatusCode,
     routing::{delete, get, post, put},
 };
@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             delete(revoke_invite),
         )
         .route("/api/invites/accept", post(accept_invite))
+        .route("/api/babies/{id}/summary", get(summary))
 }
 
 /// Create a baby; the caller becomes its owner. The same `id` again is a safe retry (200).
@@ -244,4 +245,32 @@ pub(crate) async fn accept_invite(
         )
         .await?,
     ))
+}
+
+/// What a tired parent asks (any level): days in a time zone, the latest
+/// entries, running timers, medication doses, growth percentiles.
+#[utoipa::path(get, path = "/api/babies/{id}/summary", tag = "babies",
+    params(("id" = Uuid, Path),
+        ("from" = Option<String>, Query, format = Date, description = "First date in `tz` (default today there)"),
+        ("to" = Option<String>, Query, format = Date, description = "Last date in `tz` (default today there); at most 91 days after `from`"),
+        ("tz" = Option<String>, Query, description = "IANA time-zone name (default UTC)")),
+    responses((status = 200, body = crate::summary::Summary), (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn summary(
+    State(s): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<crate::summary::Summary>, ApiError> {
+    let now = crate::time::now();
+    let range = crate::summary::Range::parse(query.as_deref(), now)?;
+    let txn = begin_read(&s.db, "summary").await?;
+    let baby = babies::get(&txn, &user.id, id).await?;
+    let baby = crate::summary::Baby {
+        id,
+        birth_date: baby.birth_date,
+        gender: baby.gender,
+    };
+    let out = crate::summary::summarize(&txn, &baby, &range, now).await?;
+    txn.commit().await?;
+    Ok(Json(out))
 }
