@@ -14,6 +14,7 @@ pub mod db;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod gate;
 pub mod growth;

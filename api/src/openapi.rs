@@ -214,6 +214,7 @@ impl Modify for BearerAuth {
         routes::babies::revoke_invite,
         routes::babies::accept_invite,
         routes::babies::summary,
+        routes::babies::export,
         routes::sync::push_handler,
         routes::sync::pull_handler,
         routes::sync::events_handler,

@@ -44,27 +44,45 @@ pub struct Range {
     pub to: NaiveDate,
 }
 
-impl Range {
-    /// From the raw query string, as of `now`: each bad value a 400 naming it.
-    pub fn parse(query: Option<&str>, now: DateTime<Utc>) -> Result<Range, ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
-            .map_err(|e| ApiError::invalid(format!("the query string: {e}")))?;
-        let get = |name: &str| {
-            let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-            match (values.next(), values.next()) {
-                (_, Some(_)) => Err(ApiError::invalid_field(name, "given more than once")),
-                (v, None) => Ok(v.cloned()),
-            }
-        };
-        let tz: Tz = match get("tz")? {
-            None => Tz::UTC,
+/// A query string's parameters (unknown ones are ignored).
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(query: Option<&str>) -> Result<Params, ApiError> {
+        serde_urlencoded::from_str(query.unwrap_or(""))
+            .map(Params)
+            .map_err(|e| ApiError::invalid(format!("the query string: {e}")))
+    }
+
+    /// The one value of `name`, if given; given twice is a 400.
+    pub fn one(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (_, Some(_)) => Err(ApiError::invalid_field(name, "given more than once")),
+            (v, None) => Ok(v.cloned()),
+        }
+    }
+
+    /// `tz`: an IANA time-zone name, UTC when absent.
+    pub fn tz(&self) -> Result<Tz, ApiError> {
+        match self.one("tz")? {
+            None => Ok(Tz::UTC),
             Some(name) => name.parse().map_err(|_| {
                 ApiError::invalid_field(
                     "tz",
                     format!("must be an IANA time-zone name such as Europe/London (got {name:?})"),
                 )
-            })?,
-        };
+            }),
+        }
+    }
+}
+
+impl Range {
+    /// From the raw query string, as of `now`: each bad value a 400 naming it.
+    pub fn parse(query: Option<&str>, now: DateTime<Utc>) -> Result<Range, ApiError> {
+        let params = Params::parse(query)?;
+        let get = |name: &str| params.one(name);
+        let tz = params.tz()?;
         let today = now.with_timezone(&tz).date_naive();
         let date = |name: &str| -> Result<Option<NaiveDate>, ApiError> {
             get(name)?

@@ -27,8 +27,8 @@ pub struct Model {
     #[serde(default)]
     pub is_estimated: bool,
     pub estimated_source: Option<String>,
-    pub end_side: Option<crate::enums::Side>,
     pub start_side: Option<crate::enums::Side>,
+    pub end_side: Option<crate::enums::Side>,
     /// Set by the server: `null` unless the entry is a timer.
     pub timer_state: Option<crate::enums::TimerState>,
     /// Set by the server from the timer's events: `null` unless a timer.

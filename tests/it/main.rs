@@ -10,6 +10,7 @@ mod babies;
 mod cli;
 mod deploy;
 mod events;
+mod export;
 mod faults;
 mod health;
 mod invites;

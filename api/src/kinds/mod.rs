@@ -514,7 +514,7 @@ fn pg_type(t: &ColumnType) -> Option<&'static str> {
 }
 
 /// `started_at` → `startedAt`: a column's key in the wire form.
-fn camel(column: &str) -> String {
+pub fn camel(column: &str) -> String {
     let mut out = String::with_capacity(column.len());
     let mut upper = false;
     for c in column.chars() {

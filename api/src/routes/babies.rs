@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/invites/accept", post(accept_invite))
         .route("/api/babies/{id}/summary", get(summary))
+        .route("/api/babies/{id}/export", get(export))
 }
 
 /// Create a baby; the caller becomes its owner. The same `id` again is a safe retry (200).
@@ -273,4 +274,28 @@ pub(crate) async fn summary(
     let out = crate::summary::summarize(&txn, &baby, &range, now).await?;
     txn.commit().await?;
     Ok(Json(out))
+}
+
+/// The baby's whole history (any level): JSON (every kind, archived entries
+/// included, each as pull sends it), or one kind as CSV in a time zone.
+/// Streamed.
+#[utoipa::path(get, path = "/api/babies/{id}/export", tag = "babies",
+    params(("id" = Uuid, Path),
+        ("format" = Option<String>, Query, description = "`json` (default) or `csv`"),
+        ("kind" = Option<String>, Query, description = "With `csv`: the kind"),
+        ("tz" = Option<String>, Query, description = "With `csv`: IANA time-zone name of the timestamps (default UTC)")),
+    responses(
+        (status = 200, description = "The export document (`application/json`) or one kind's entries (`text/csv; charset=utf-8`), as an attachment",
+            content((crate::export::ExportDoc = "application/json"), (String = "text/csv; charset=utf-8"))),
+        (status = 404, body = crate::error::ErrorBody), crate::openapi::ApiErrors))]
+pub(crate) async fn export(
+    State(s): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    RawQuery(query): RawQuery,
+) -> Result<axum::response::Response, ApiError> {
+    let format = crate::export::Format::parse(query.as_deref())?;
+    let txn = begin_read(&s.db, "export").await?;
+    let baby = babies::get(&txn, &user.id, id).await?;
+    crate::export::respond(txn, baby, format)
 }
