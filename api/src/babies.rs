@@ -99,7 +99,7 @@ pub struct CaregiverView {
     pub since: String,
 }
 
-fn validate_name(name: &str) -> Result<String, ApiError> {
+pub(crate) fn validate_name(name: &str) -> Result<String, ApiError> {
     if name.contains('\0') {
         return Err(ApiError::invalid_field("name", "must not contain NUL"));
     }

@@ -134,6 +134,15 @@ pub struct Config {
     )]
     pub body_limit_bytes: usize,
 
+    /// Body limit of `POST /api/babies/import` (decompressed), in bytes.
+    #[arg(
+        long,
+        env = "IMPORT_BODY_LIMIT_BYTES",
+        default_value_t = 67_108_864,
+        global = true
+    )]
+    pub import_body_limit_bytes: usize,
+
     /// `false` leaves migrations to `babysync migrate up`.
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub migrate_on_start: bool,
@@ -379,6 +388,11 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
+        }
+        if self.import_body_limit_bytes < 1024 {
+            return Err(ConfigError(
+                "IMPORT_BODY_LIMIT_BYTES must be at least 1024".into(),
+            ));
         }
         if !(self.rate_limit_per_sec >= 0.0 && self.rate_limit_per_sec.is_finite()) {
             return Err(ConfigError(

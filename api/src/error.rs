@@ -32,6 +32,9 @@ pub enum ApiError {
     LastOwner(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict over one field of the request (`details.field`).
+    #[error("{message}")]
+    ConflictAt { message: String, field: String },
     #[error("{0}")]
     InviteUnusable(String),
     #[error("request body is larger than {limit} bytes")]
@@ -116,6 +119,7 @@ impl ApiError {
             Self::OutOfOrder { .. }
             | Self::LastOwner(_)
             | Self::Conflict(_)
+            | Self::ConflictAt { .. }
             | Self::LimitReached { .. } => StatusCode::CONFLICT,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::InviteUnusable(_) => StatusCode::GONE,
@@ -141,7 +145,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::OutOfOrder { .. } => "out_of_order",
             Self::LastOwner(_) => "last_owner",
-            Self::Conflict(_) => "conflict",
+            Self::Conflict(_) | Self::ConflictAt { .. } => "conflict",
             Self::InviteUnusable(_) => "invite_unusable",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyMutations { .. } => "too_many_mutations",
@@ -169,6 +173,7 @@ impl ApiError {
                 Some(json!({ "retryAfter": retry_after_secs }))
             }
             Self::LimitReached { limit, .. } => Some(json!({ "limit": limit })),
+            Self::ConflictAt { field, .. } => Some(json!({ "field": field })),
             _ => None,
         }
     }

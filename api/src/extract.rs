@@ -262,7 +262,7 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

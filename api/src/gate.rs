@@ -41,13 +41,21 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
+/// The route whose body limit is `IMPORT_BODY_LIMIT_BYTES`.
+pub const IMPORT: &str = "/api/babies/import";
+
 async fn admit(
     state: &AppState,
     req: Request,
 ) -> Result<(Request, OwnedSemaphorePermit), ApiError> {
     let claims = identify(state, req.headers()).await?;
     let (mut parts, body) = req.into_parts();
-    let limit = state.config.body_limit_bytes;
+    // An import carries a whole history: its own limit.
+    let limit = if parts.method == axum::http::Method::POST && parts.uri.path() == IMPORT {
+        state.config.import_body_limit_bytes
+    } else {
+        state.config.body_limit_bytes
+    };
     let body = if http_body::Body::size_hint(&body).exact() == Some(0) {
         body
     } else {

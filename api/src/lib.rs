@@ -18,6 +18,7 @@ pub mod export;
 pub mod extract;
 pub mod gate;
 pub mod growth;
+pub mod import;
 pub mod invites;
 pub mod kinds;
 pub mod limits;

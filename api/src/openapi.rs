@@ -215,6 +215,7 @@ impl Modify for BearerAuth {
         routes::babies::accept_invite,
         routes::babies::summary,
         routes::babies::export,
+        routes::babies::import,
         routes::sync::push_handler,
         routes::sync::pull_handler,
         routes::sync::events_handler,

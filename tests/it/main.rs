@@ -13,6 +13,7 @@ mod events;
 mod export;
 mod faults;
 mod health;
+mod import;
 mod invites;
 mod kinds;
 mod loadgen;

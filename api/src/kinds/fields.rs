@@ -252,8 +252,24 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        parse_timestamp(&value, Utc::now()).map_err(D::Error::custom)
+        let now = NOW.get().unwrap_or_else(Utc::now);
+        parse_timestamp(&value, now).map_err(D::Error::custom)
     }
+}
+
+thread_local! {
+    /// The moment "24 h after now" counts from, when not the clock's.
+    static NOW: std::cell::Cell<Option<DateTime<Utc>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with timestamps checked against `now` instead of the clock (an
+/// import checks its entries against the export's time). `f` must not
+/// await: the setting is the thread's.
+pub fn with_now<T>(now: DateTime<Utc>, f: impl FnOnce() -> T) -> T {
+    let before = NOW.replace(Some(now));
+    let out = f();
+    NOW.set(before);
+    out
 }
 
 /// The checks of [`Timestamp`], against a given `now`.

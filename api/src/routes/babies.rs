@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/invites/accept", post(accept_invite))
         .route("/api/babies/{id}/summary", get(summary))
         .route("/api/babies/{id}/export", get(export))
+        .route(crate::gate::IMPORT, post(import))
 }
 
 /// Create a baby; the caller becomes its owner. The same `id` again is a safe retry (200).
@@ -298,4 +299,41 @@ pub(crate) async fn export(
     let txn = begin_read(&s.db, "export").await?;
     let baby = babies::get(&txn, &user.id, id).await?;
     crate::export::respond(txn, baby, format)
+}
+
+/// Restore a baby from an export document (gzip welcome), in one
+/// transaction: a new baby (201; the caller its owner), or one the caller
+/// owns (200; entries missing are added, the rest left as they are).
+#[utoipa::path(post, path = "/api/babies/import", tag = "babies",
+    request_body(content = crate::export::ExportDoc, content_type = "application/json"),
+    responses((status = 201, body = crate::import::Imported), (status = 200, description = "Into a baby the caller owns", body = crate::import::Imported),
+        (status = 409, description = "`conflict`: the baby exists and the caller does not own it, or an entry id is used in another baby (`details.field`); `limit_reached`: `babies_per_user`", body = crate::error::ErrorBody),
+        crate::openapi::ApiErrors))]
+pub(crate) async fn import(
+    State(s): State<AppState>,
+    user: AuthUser,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<crate::import::Imported>), ApiError> {
+    if !crate::extract::is_json_content_type(&headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let limit = s.config.import_body_limit_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    let (created, out) = crate::import::import(
+        &s.db,
+        &s.events,
+        &user.id,
+        &bytes,
+        s.config.max_babies_per_user,
+    )
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(out)))
 }

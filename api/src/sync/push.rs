@@ -853,14 +853,14 @@ async fn store_pg(
 
 /// The entries as SQLite stores them, as one JSON array text, for a
 /// parameter.
-fn stored_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
+pub(crate) fn stored_array<E: AsRef<dyn Entry>>(rows: &[E]) -> Result<String, ApiError> {
     let mut out = Vec::with_capacity(rows.len() * 300 + 2);
     out.push(b'[');
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        r.write_stored(&mut out).map_err(|e| {
+        r.as_ref().write_stored(&mut out).map_err(|e| {
             tracing::error!(error = %e, "an entry SQLite's upsert cannot take");
             ApiError::Internal
         })?;
@@ -870,14 +870,16 @@ fn stored_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
 }
 
 /// The entries' wire form, as one JSON array text, for a parameter.
-fn json_array(rows: &[Box<dyn Entry>]) -> Result<String, ApiError> {
+pub(crate) fn json_array<E: AsRef<dyn Entry>>(rows: &[E]) -> Result<String, ApiError> {
     let mut out = Vec::with_capacity(rows.len() * 400 + 2);
     out.push(b'[');
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        r.write_json(&mut out).map_err(|_| ApiError::Internal)?;
+        r.as_ref()
+            .write_json(&mut out)
+            .map_err(|_| ApiError::Internal)?;
     }
     out.push(b']');
     String::from_utf8(out).map_err(|_| ApiError::Internal)

@@ -1,0 +1,472 @@
+//! `POST /api/babies/import` (PROTOCOL.md, "Export and import"): an export
+//! document restores its baby under its own ids, in one transaction.
+//!
+//! Memory: the body (at most `IMPORT_BODY_LIMIT_BYTES`, decompressed) is
+//! held once; the document is read over it without copying an entry's
+//! text (`RawValue`), each entry is checked as a push `create` is and kept
+//! as its model, and the models are written in batches of [`WRITE_ROWS`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{babies, baby_access, enums::Gender};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    prelude::Uuid,
+    sea_query::{Alias, Expr, Query},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, value::RawValue};
+
+use crate::{
+    access::{self, Level},
+    babies::BabyView,
+    db::{Db, begin_write},
+    error::ApiError,
+    events::{Change, Events},
+    kinds::{KINDS, Kind, Record, SERVER_KEYS, fields, timer},
+    sync::validate::{Op, RawMutation, Rejection, parse_mutation},
+    time,
+};
+
+/// Entries written per statement.
+const WRITE_ROWS: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Doc<'a> {
+    format: String,
+    format_version: i64,
+    exported_at: String,
+    baby: Map<String, Value>,
+    #[serde(borrow)]
+    entries: Ordered<'a>,
+}
+
+/// The document's `entries`, in its order (the first bad entry is the first
+/// in the file).
+struct Ordered<'a>(Vec<(String, Vec<&'a RawValue>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Ordered<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Ordered<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of kinds, each a list of entries")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut out = vec![];
+                while let Some((k, v)) = m.next_entry::<String, Vec<&'de RawValue>>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// What an import answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    baby: BabyView,
+    /// Per kind, the entries added.
+    #[schema(value_type = Object)]
+    imported: BTreeMap<&'static str, u64>,
+    /// Per kind, the entries already there (left as they are).
+    #[schema(value_type = Object)]
+    unchanged: BTreeMap<&'static str, u64>,
+}
+
+/// A 400 naming `field` (a path in the document).
+fn bad(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid_field(field, message)
+}
+
+/// A push rejection of entry `i` of `kind` as the import's 400: its
+/// `data.<field>` becomes `entries/<kind>/<i>/<field>`.
+fn rejected(kind: Kind, i: usize, r: Rejection) -> ApiError {
+    let at = format!("entries/{}/{i}", kind.name());
+    match r.message.split_once(": ") {
+        Some((field, rest)) if field.starts_with("data") => {
+            let field = field.trim_start_matches("data").trim_start_matches('.');
+            if field.is_empty() {
+                bad(&at, rest)
+            } else {
+                bad(&format!("{at}/{}", field.replace('.', "/")), rest)
+            }
+        }
+        _ => bad(&at, r.message),
+    }
+}
+
+/// Imports `body` (an export document) for `user`: 201 for a new baby, 200
+/// for one the caller owns.
+pub async fn import(
+    db: &Db,
+    events: &Events,
+    user: &str,
+    body: &[u8],
+    max_babies: u64,
+) -> Result<(bool, Imported), ApiError> {
+    let doc: Doc =
+        match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let path = e.path().to_string().replace('.', "/");
+                let path = if path == "/" { String::new() } else { path };
+                return Err(bad(
+                    &path,
+                    crate::extract::describe(&path, &e.inner().to_string()).1,
+                ));
+            }
+        };
+    if doc.format != "babysync-export" {
+        return Err(bad("format", "must be babysync-export"));
+    }
+    if doc.format_version != 1 {
+        return Err(bad("formatVersion", "must be 1"));
+    }
+    let exported_at = DateTime::parse_from_rfc3339(&doc.exported_at)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad("exportedAt", "must be an RFC 3339 timestamp with an offset"))?;
+    let baby = parse_baby(&doc.baby)?;
+    let now = time::now();
+
+    // Every entry checked as a push create (the 24 h rule from exportedAt),
+    // before the database is touched.
+    let mut records: Vec<(Kind, usize, Record)> = vec![];
+    for (name, list) in &doc.entries.0 {
+        let kind = Kind::parse(name).ok_or_else(|| {
+            bad(
+                &format!("entries/{name}"),
+                format!("must be {}", Kind::names_for_message()),
+            )
+        })?;
+        for (i, raw) in list.iter().enumerate() {
+            let record = fields::with_now(exported_at, || entry(kind, i, raw, baby.id, user, now))?;
+            records.push((kind, i, record));
+        }
+    }
+
+    let (_turn, txn) = begin_write(db).await?;
+    let (view, created, mut counter, caregivers) =
+        claim_baby(&txn, user, &baby, max_babies, now).await?;
+
+    // Which ids exist, and where.
+    let mut existing: HashMap<(Kind, Uuid), Uuid> = HashMap::new();
+    let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
+    for (kind, _, r) in &records {
+        by_kind.entry(*kind).or_default().push(r.id);
+    }
+    for (kind, ids) in &by_kind {
+        for chunk in ids.chunks(WRITE_ROWS) {
+            let q = Query::select()
+                .columns([Alias::new("id"), Alias::new("baby_id")])
+                .from(Alias::new(kind.name()))
+                .and_where(sea_orm::sea_query::ExprTrait::is_in(
+                    Expr::col(Alias::new("id")),
+                    chunk.iter().copied(),
+                ))
+                .to_owned();
+            for row in txn
+                .query_all_raw(txn.get_database_backend().build(&q))
+                .await?
+            {
+                existing.insert((*kind, row.try_get("", "id")?), row.try_get("", "baby_id")?);
+            }
+        }
+    }
+    let mut imported: BTreeMap<&'static str, u64> = KINDS.iter().map(|k| (k.name(), 0)).collect();
+    let mut unchanged = imported.clone();
+    let mut new: Vec<Record> = vec![];
+    let mut seen: HashSet<(Kind, Uuid)> = HashSet::new();
+    for (kind, i, r) in records {
+        if !seen.insert((kind, r.id)) {
+            return Err(bad(
+                &format!("entries/{}/{i}/id", kind.name()),
+                "appears twice in the file",
+            ));
+        }
+        match existing.get(&(kind, r.id)) {
+            Some(b) if *b != baby.id => {
+                return Err(ApiError::ConflictAt {
+                    message: format!(
+                        "entries/{}/{i}/id: an entry with this id exists in another baby",
+                        kind.name()
+                    ),
+                    field: format!("entries/{}/{i}/id", kind.name()),
+                });
+            }
+            Some(_) => *unchanged.entry(kind.name()).or_default() += 1,
+            None => {
+                *imported.entry(kind.name()).or_default() += 1;
+                new.push(r);
+            }
+        }
+    }
+
+    // Timers folded from their events in the file.
+    let mut logged: HashMap<(Kind, Uuid), Vec<timer::Logged>> = HashMap::new();
+    for r in new.iter().filter(|r| r.kind.is_timer_event()) {
+        if let (Some(target), Some(l)) = (timer::target(r), timer::Logged::of(r)) {
+            logged.entry(target).or_default().push(l);
+        }
+    }
+    for r in new.iter_mut().filter(|r| timer::is_timer(r)) {
+        let events = logged.get(&(r.kind, r.id)).map_or(&[][..], Vec::as_slice);
+        timer::settle(r, events)?;
+    }
+
+    // Versions after the baby's, and the rows written a batch at a time.
+    for r in &mut new {
+        counter += 1;
+        r.bump(counter, now);
+    }
+    let mut kinds: BTreeMap<Kind, Vec<Record>> = BTreeMap::new();
+    for r in new {
+        kinds.entry(r.kind).or_default().push(r);
+    }
+    for (kind, rows) in kinds {
+        for chunk in rows.chunks(WRITE_ROWS) {
+            write(&txn, kind, chunk).await?;
+        }
+    }
+    babies::Entity::update_many()
+        .col_expr(babies::Column::ChangeCounter, Expr::val(counter))
+        .filter(babies::Column::Id.eq(baby.id))
+        .exec(&txn)
+        .await?;
+    events
+        .commit(txn, &[Change::new(caregivers, [baby.id])])
+        .await?;
+    Ok((
+        created,
+        Imported {
+            baby: view,
+            imported,
+            unchanged,
+        },
+    ))
+}
+
+/// The baby of the document: its id, name, birth date and gender (the
+/// rest is the exporter's view of it).
+struct NewBaby {
+    id: Uuid,
+    name: String,
+    birth_date: Option<NaiveDate>,
+    gender: Option<Gender>,
+}
+
+fn parse_baby(b: &Map<String, Value>) -> Result<NewBaby, ApiError> {
+    let id = b
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| bad("baby/id", "must be a UUID"))?;
+    let name = b
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("baby/name", "must be a string"))?;
+    let name = crate::babies::validate_name(name)
+        .map_err(|_| bad("baby/name", "must be 1 to 100 characters after trimming"))?;
+    let birth_date = match b.get("birthDate") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .ok_or_else(|| bad("baby/birthDate", "must be a date YYYY-MM-DD"))?,
+        ),
+    };
+    let gender = match b.get("gender") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<Gender>(v.clone())
+                .map_err(|_| bad("baby/gender", "must be one of male, female, other, unknown"))?,
+        ),
+    };
+    Ok(NewBaby {
+        id,
+        name,
+        birth_date,
+        gender,
+    })
+}
+
+/// Entry `i` of `kind`, checked as a push `create` checks it, with the
+/// server's fields the file keeps (`loggedBy`, `createdAt`, `archivedAt`).
+fn entry(
+    kind: Kind,
+    i: usize,
+    raw: &RawValue,
+    baby: Uuid,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<Record, ApiError> {
+    let at = |field: &str| format!("entries/{}/{i}/{field}", kind.name());
+    let mut e: Map<String, Value> = serde_json::from_str(raw.get())
+        .map_err(|_| bad(&format!("entries/{}/{i}", kind.name()), "must be an object"))?;
+    if e.get("babyId").and_then(Value::as_str) != Some(&baby.to_string()) {
+        return Err(bad(&at("babyId"), "must be the document's baby"));
+    }
+    let logged_by = match e.get("loggedBy") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => user.to_owned(),
+        Some(_) => return Err(bad(&at("loggedBy"), "must be a string")),
+    };
+    let stamp = |key: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
+        match e.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| Some(time::truncate(t.with_timezone(&Utc))))
+                .ok_or_else(|| bad(&at(key), "must be an RFC 3339 timestamp with an offset")),
+        }
+    };
+    let created_at = stamp("createdAt")?;
+    let archived_at = stamp("archivedAt")?;
+    let is_timer = kind.has_timer() && e.get("timerState").is_some_and(|v| !v.is_null());
+    for k in SERVER_KEYS.iter().chain(&["segments", "timerState"]) {
+        e.remove(*k);
+    }
+    if is_timer {
+        // Its end follows its events.
+        e.remove("endedAt");
+        e.remove("durationMinutes");
+        e.insert("timerState".into(), Value::from("running"));
+    }
+    // A null optional field is as if absent (defaults included).
+    e.retain(|_, v| !Value::is_null(v));
+    let mut body = Map::new();
+    body.insert("entity".into(), Value::from(kind.name()));
+    body.insert("op".into(), Value::from("create"));
+    body.insert("data".into(), Value::Object(e));
+    let m =
+        parse_mutation(RawMutation { id: 1, body }, user, now).map_err(|r| rejected(kind, i, r))?;
+    debug_assert_eq!(m.op, Op::Create);
+    let mut r = m
+        .created
+        .ok_or_else(|| bad(&at("id"), "an entry to create"))?;
+    r.entry.set("logged_by", logged_by.into())?;
+    if let Some(t) = created_at {
+        r.entry.set("created_at", t.into())?;
+    }
+    if let Some(t) = archived_at {
+        r.archive(t);
+    }
+    Ok(r)
+}
+
+/// The document's baby for `user`: created (the caller its owner, within
+/// `MAX_BABIES_PER_USER`), or one the caller owns (locked); 409 if it
+/// exists and the caller does not own it. Its view, whether it was made,
+/// its change counter and who hears of the import.
+async fn claim_baby(
+    txn: &DatabaseTransaction,
+    user: &str,
+    baby: &NewBaby,
+    max_babies: u64,
+    now: DateTime<Utc>,
+) -> Result<(BabyView, bool, i64, Vec<String>), ApiError> {
+    if let Some(stored) = access::lock_baby(txn, baby.id).await? {
+        if access::level_of(txn, user, baby.id).await? != Some(Level::Owner) {
+            return Err(ApiError::Conflict(
+                "a baby with this id exists and the caller does not own it".into(),
+            ));
+        }
+        if stored.archived_at.is_some() {
+            return Err(ApiError::Conflict(
+                "the baby is archived and takes no new entries".into(),
+            ));
+        }
+        let caregivers: Vec<String> = baby_access::Entity::find()
+            .filter(baby_access::Column::BabyId.eq(baby.id))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|a| a.user_id)
+            .collect();
+        return Ok((
+            BabyView::new(&stored, Level::Owner),
+            false,
+            stored.change_counter,
+            caregivers,
+        ));
+    }
+    access::check_baby_room(txn, user, max_babies).await?;
+    let model = babies::Model {
+        id: baby.id,
+        name: baby.name.clone(),
+        birth_date: baby.birth_date,
+        gender: baby.gender,
+        change_counter: 0,
+        created_at: now,
+        updated_at: now,
+        archived_at: None,
+    };
+    babies::Entity::insert(babies::ActiveModel {
+        id: Set(model.id),
+        name: Set(model.name.clone()),
+        birth_date: Set(model.birth_date),
+        gender: Set(model.gender),
+        change_counter: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        archived_at: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    baby_access::Entity::insert(baby_access::ActiveModel {
+        baby_id: Set(baby.id),
+        user_id: Set(user.to_owned()),
+        access_level: Set(Level::Owner),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok((
+        BabyView::new(&model, Level::Owner),
+        true,
+        0,
+        vec![user.to_owned()],
+    ))
+}
+
+/// Inserts `rows` of `kind` (new ids) with the push's upsert.
+async fn write(txn: &DatabaseTransaction, kind: Kind, rows: &[Record]) -> Result<(), ApiError> {
+    let backend = txn.get_database_backend();
+    let entries: Vec<&Box<dyn crate::kinds::Entry>> = rows.iter().map(|r| &r.entry).collect();
+    let (sql, param) = if backend == DbBackend::Postgres {
+        (
+            kind.upsert_sql(backend, 1)?,
+            crate::sync::push::json_array(&entries)?,
+        )
+    } else {
+        (
+            kind.upsert_sql(backend, 0)?,
+            crate::sync::push::stored_array(&entries)?,
+        )
+    };
+    let written = txn
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [param.into()],
+        ))
+        .await?
+        .rows_affected();
+    if written != rows.len() as u64 {
+        return Err(ApiError::Unavailable(
+            "a concurrent write took one of these ids; nothing was imported; retry".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! `POST /api/babies/import` (PROTOCOL.md, "Export and import"), on both
+//! databases: export → import on a fresh database under another user →
+//! export gives the same entries; a second import changes nothing; a baby
+//! or entry id of someone else is a 409; one bad entry is a 400 with its
+//! path and nothing is imported; gzip bodies; the import's own body limit.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{both, helpers::*};
+
+async fn export(app: &TestApp, token: &str, baby: &str) -> Value {
+    let r = app.get(&format!("/api/babies/{baby}/export"), token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn import(app: &TestApp, token: &str, doc: &Value) -> Resp {
+    app.post("/api/babies/import", token, doc.clone()).await
+}
+
+/// Every entry, by kind and id, without what an import recomputes
+/// (`version`, `updatedAt`).
+fn entries(doc: &Value) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    for (kind, list) in doc["entries"].as_object().unwrap() {
+        for e in list.as_array().unwrap() {
+            let mut e = e.clone();
+            let m = e.as_object_mut().unwrap();
+            m.remove("version");
+            m.remove("updatedAt");
+            out.insert((kind.clone(), m["id"].as_str().unwrap().to_owned()), e);
+        }
+    }
+    out
+}
+
+fn counts(doc: &Value) -> Value {
+    let m: serde_json::Map<String, Value> = doc["entries"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, l)| (k.clone(), json!(l.as_array().unwrap().len())))
+        .collect();
+    Value::Object(m)
+}
+
+async fn round_trip(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let r = push(
+        &app,
+        &alice,
+        Uuid::new_v4(),
+        crate::pull::every_kind_of_value(&baby),
+    )
+    .await;
+    assert_all_applied(&r);
+    let first = export(&app, &alice, &baby).await;
+
+    // A fresh database, another user.
+    let other = spawn_app(backend).await;
+    let bob = other.token("bob");
+    let r = import(&other, &bob, &first).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["baby"]["id"], baby);
+    assert_eq!(r.body["baby"]["accessLevel"], "owner");
+    assert_eq!(r.body["imported"], counts(&first));
+    let second = export(&other, &bob, &baby).await;
+    assert_eq!(entries(&second), entries(&first), "the same entries");
+    assert_eq!(second["baby"]["name"], first["baby"]["name"]);
+    // Versions are the new database's own: 1..=n, unique.
+    let mut versions: Vec<i64> = second["entries"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|l| {
+            l.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["version"].as_i64().unwrap())
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+    // Bob's devices pull it.
+    let pulled = pull(&other, &bob, Uuid::new_v4(), None, Some(5000)).await;
+    assert_eq!(pulled.body["babies"][0]["id"], baby);
+
+    // The same file again: nothing changes.
+    let r = import(&other, &bob, &first).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["unchanged"], counts(&first));
+    assert!(
+        r.body["imported"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|n| n == 0)
+    );
+    assert_eq!(entries(&export(&other, &bob, &baby).await), entries(&first));
+
+    // Someone who does not own the baby: 409, nothing written.
+    let carol = other.token("carol");
+    let r = import(&other, &carol, &first).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_error_body(&r.body, "conflict");
+
+    // A new baby whose entries live in another baby: 409 naming the first.
+    let mut moved = first.clone();
+    let new_baby = Uuid::new_v4().to_string();
+    moved["baby"]["id"] = json!(new_baby);
+    for list in moved["entries"].as_object_mut().unwrap().values_mut() {
+        for e in list.as_array_mut().unwrap() {
+            e["babyId"] = json!(new_baby);
+        }
+    }
+    let r = import(&other, &bob, &moved).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    // The first entry in the file (its kinds come in the order of the
+    // document this test writes).
+    let first_kind = moved["entries"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, l)| !l.as_array().unwrap().is_empty())
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    assert_eq!(
+        r.body["error"]["details"]["field"],
+        format!("entries/{first_kind}/0/id")
+    );
+    let r = other.get(&format!("/api/babies/{new_baby}"), &bob).await;
+    assert_eq!(r.status, 404, "nothing imported");
+}
+
+async fn one_bad_entry_imports_nothing(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let client = Uuid::new_v4();
+    let muts = (1..=3).map(|i| feed(i, Uuid::new_v4(), &baby)).collect();
+    assert_all_applied(&push(&app, &alice, client, muts).await);
+    let doc = export(&app, &alice, &baby).await;
+    let bob = app.token("bob");
+    let mut fresh = doc.clone();
+    let id = Uuid::new_v4().to_string();
+    fresh["baby"]["id"] = json!(id);
+    for e in fresh["entries"]["feed_log"].as_array_mut().unwrap() {
+        e["babyId"] = json!(id);
+        e["id"] = json!(Uuid::new_v4());
+    }
+    let cases: Vec<(&str, &str, Value, &str)> = vec![
+        (
+            "/entries/feed_log/2",
+            "amountMl",
+            json!(3000),
+            "entries/feed_log/2/amountMl",
+        ),
+        (
+            "/entries/feed_log/1",
+            "startedAt",
+            json!("soon"),
+            "entries/feed_log/1/startedAt",
+        ),
+        (
+            "/entries/feed_log/0",
+            "babyId",
+            json!(Uuid::new_v4()),
+            "entries/feed_log/0/babyId",
+        ),
+        (
+            "/entries/feed_log/0",
+            "colour",
+            json!("red"),
+            "entries/feed_log/0/colour",
+        ),
+        ("", "format", json!("csv"), "format"),
+        ("", "formatVersion", json!(2), "formatVersion"),
+        ("/baby", "name", json!(""), "baby/name"),
+    ];
+    for (parent, key, change, field) in cases {
+        let path = format!("{parent}/{key}");
+        let mut bad = fresh.clone();
+        bad.pointer_mut(parent).unwrap()[key] = change;
+        let r = import(&app, &bob, &bad).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert_error_body(&r.body, "invalid_request");
+        assert_eq!(r.body["error"]["details"]["field"], field, "{path}");
+        let r = app.get(&format!("/api/babies/{id}"), &bob).await;
+        assert_eq!(r.status, 404, "{path}: nothing imported");
+    }
+    // A timestamp up to 24 h after the export's time passes, whatever now is.
+    let mut later = fresh.clone();
+    later["exportedAt"] = json!("2030-01-01T00:00:00.000Z");
+    later["entries"]["feed_log"][0]["startedAt"] = json!("2030-01-01T12:00:00.000Z");
+    let r = import(&app, &bob, &later).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["imported"]["feed_log"], 3);
+}
+
+async fn gzip_bodies_and_the_import_limit(backend: Backend) {
+    use std::io::Write;
+    let app = spawn_app_with(backend, |c| c.import_body_limit_bytes = 64 * 1024).await;
+    let alice = app.token("alice");
+    let baby = baby_id(&app, &alice, "Ada").await;
+    let client = Uuid::new_v4();
+    let muts = (1..=100).map(|i| feed(i, Uuid::new_v4(), &baby)).collect();
+    assert_all_applied(&push(&app, &alice, client, muts).await);
+    let doc = export(&app, &alice, &baby).await;
+    let text = serde_json::to_vec(&doc).unwrap();
+    assert!(text.len() < 64 * 1024, "{}", text.len());
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    let send = |body: Vec<u8>, encoding: Option<&'static str>| {
+        let mut req = app
+            .http
+            .post(app.url("/api/babies/import"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(e) = encoding {
+            req = req.header("content-encoding", e);
+        }
+        req.send()
+    };
+    let r = send(gz, Some("gzip")).await.unwrap();
+    assert_eq!(r.status(), 200, "the owner's own baby: a merge");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["unchanged"]["feed_log"], 100);
+    // Over the import's limit once decompressed: 413.
+    let mut big = doc.clone();
+    big["baby"]["note"] = json!("x".repeat(70 * 1024));
+    let text = serde_json::to_vec(&big).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(&text).unwrap();
+    let r = send(gz.finish().unwrap(), Some("gzip")).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_error_body(&body, "payload_too_large");
+}
+
+both!(
+    round_trip,
+    one_bad_entry_imports_nothing,
+    gzip_bodies_and_the_import_limit,
+);
