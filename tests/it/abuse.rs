@@ -868,7 +868,109 @@ async fn cors_follows_the_setting(backend: Backend) {
     assert!(!r.headers().contains_key("access-control-allow-origin"));
 }
 
+/// Summaries, exports and imports, from an attacker's side: ranges beyond
+/// 92 dates are refused before any database work; another family's baby is
+/// a 404 to read and a 409 to import over (its entries are never shown);
+/// an import over its limit, plainly or as a gzip bomb, is a 413 after the
+/// limit's bytes and writes nothing.
+async fn summaries_exports_and_imports_are_bounded(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.import_body_limit_bytes = 256 * 1024).await;
+    let (alice, mallory) = (app.token("alice"), app.token("mallory"));
+    let baby = baby_id(&app, &alice, "Ada").await;
+    let feed_id = Uuid::new_v4();
+    assert_all_applied(&push(&app, &alice, Uuid::new_v4(), vec![feed(1, feed_id, &baby)]).await);
+    for query in [
+        "from=1900-01-01&to=2026-12-01",
+        "from=2026-01-01&to=2026-04-03",
+        "from=0001-01-01&to=9999-12-31",
+    ] {
+        let r = app
+            .get(&format!("/api/babies/{baby}/summary?{query}"), &alice)
+            .await;
+        assert_eq!(r.status, 400, "{query}");
+        assert_eq!(r.body["error"]["details"]["field"], "to");
+    }
+    for path in [
+        format!("/api/babies/{baby}/summary"),
+        format!("/api/babies/{baby}/export"),
+        format!("/api/babies/{baby}/export?format=csv&kind=feed_log"),
+    ] {
+        let r = app.get(&path, &mallory).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert!(!r.text.contains(&feed_id.to_string()));
+    }
+    // Mallory's own export, rewritten to claim Alice's baby, or to slip
+    // Alice's entry id into her own baby.
+    let mine = baby_id(&app, &mallory, "Mo").await;
+    let r = app
+        .get(&format!("/api/babies/{mine}/export"), &mallory)
+        .await;
+    let mut doc = r.body.clone();
+    doc["baby"]["id"] = json!(baby);
+    let r = app.post("/api/babies/import", &mallory, doc).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_error_body(&r.body, "conflict");
+    let mut doc = app
+        .get(&format!("/api/babies/{mine}/export"), &mallory)
+        .await
+        .body;
+    doc["entries"]["feed_log"] = json!([{"id": feed_id, "babyId": mine, "method": "bottle", "startedAt": T0, "amountMl": 1}]);
+    let r = app.post("/api/babies/import", &mallory, doc).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["details"]["field"], "entries/feed_log/0/id");
+    assert!(!r.text.contains("amountMl"), "nothing of Alice's entry");
+    let r = app.get(&format!("/api/babies/{baby}/export"), &alice).await;
+    assert_eq!(
+        r.body["entries"]["feed_log"][0]["amountMl"], 120,
+        "untouched"
+    );
+    // Over the import's limit: plain, and a small gzip that inflates past it.
+    let mut doc = app
+        .get(&format!("/api/babies/{mine}/export"), &mallory)
+        .await
+        .body;
+    doc["baby"]["name"] = json!("x".repeat(300 * 1024));
+    let text = serde_json::to_vec(&doc).unwrap();
+    let post = |body: Vec<u8>, gz: bool| {
+        let mut req = app
+            .http
+            .post(app.url("/api/babies/import"))
+            .bearer_auth(&mallory)
+            .header("content-type", "application/json")
+            .body(body);
+        if gz {
+            req = req.header("content-encoding", "gzip");
+        }
+        req.send()
+    };
+    let r = post(text.clone(), false).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let bomb = gzip(&[text.clone(), vec![b' '; 64 * 1024 * 1024]].concat());
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    let r = post(bomb, true).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let r = app.get("/api/babies", &mallory).await;
+    assert_eq!(
+        r.body["babies"].as_array().unwrap().len(),
+        1,
+        "nothing imported"
+    );
+    // Other routes keep their own limit (2 MiB): the same body is read
+    // there (and refused for what it says).
+    let r = app
+        .http
+        .post(app.url("/api/babies"))
+        .bearer_auth(&mallory)
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
 both!(
+    summaries_exports_and_imports_are_bounded,
     metrics_labels_come_from_fixed_sets,
     many_babies_cost_a_pull_nothing,
     open_invites_are_capped,
