@@ -217,7 +217,7 @@ struct Millis {
 
 /// A running (or paused) timer.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Running {
+pub struct RunningTimer {
     entity: &'static str,
     #[schema(schema_with = crate::openapi::any_entry)]
     entry: Value,
@@ -263,7 +263,7 @@ pub struct Summary {
     /// Per kind but `timer_event`: the entry with the latest `startedAt`, or null.
     #[schema(value_type = Object)]
     latest: Map<String, Value>,
-    running: Vec<Running>,
+    running: Vec<RunningTimer>,
     medications: Vec<Medication>,
     growth: GrowthSet,
 }
@@ -400,7 +400,7 @@ pub async fn summarize(
         }
     };
     let mut latest = Map::new();
-    let mut running: Vec<(DateTime<Utc>, String, Running)> = vec![];
+    let mut running: Vec<(DateTime<Utc>, String, RunningTimer)> = vec![];
     for kind in KINDS.iter().copied().filter(|k| !k.is_timer_event()) {
         // Entries that start in the range, or end in it.
         let mut near = Condition::any()
@@ -494,7 +494,7 @@ pub async fn summarize(
                 running.push((
                     item.started_at,
                     id,
-                    Running {
+                    RunningTimer {
                         entity: kind.name(),
                         entry: Value::Object(item.json.clone()),
                     },
@@ -525,7 +525,7 @@ pub async fn summarize(
             running.push((
                 item.started_at,
                 id,
-                Running {
+                RunningTimer {
                     entity: kind.name(),
                     entry: Value::Object(item.json),
                 },
