@@ -107,7 +107,22 @@ export class Http {
   }
 
   /** POST (or GET without body) JSON; returns the parsed 2xx body or throws ApiError / NetworkError. */
-  async json<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  json<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    return this.request<T>(method, path, { body: body === undefined ? undefined : JSON.stringify(body), contentType: 'application/json' });
+  }
+
+  /**
+   * One request with the same retries and token refresh as json(): `body` is
+   * sent as is (a string or bytes, with `contentType` and `headers`), and the
+   * 2xx answer is parsed as JSON (default) or returned as text. Only for
+   * requests that are safe to repeat.
+   */
+  async request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    opts: { body?: string | Uint8Array | undefined; contentType?: string; headers?: Record<string, string>; accept?: string; read?: 'json' | 'text' } = {},
+  ): Promise<T> {
+    const read = opts.read ?? 'json';
     let refreshed = false;
     let forceRefresh = false;
     for (let attempt = 1; ; attempt++) {
@@ -115,13 +130,13 @@ export class Http {
       try {
         const token = await this.currentToken(forceRefresh);
         forceRefresh = false;
-        const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
-        if (body !== undefined) headers['content-type'] = 'application/json';
-        res = await this.fetchFn(this.baseUrl + path, {
-          method,
-          headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
+        const headers: Record<string, string> = {
+          ...opts.headers,
+          authorization: `Bearer ${token}`,
+          accept: opts.accept ?? (read === 'json' ? 'application/json' : '*/*'),
+        };
+        if (opts.body !== undefined && opts.contentType) headers['content-type'] = opts.contentType;
+        res = await this.fetchFn(this.baseUrl + path, { method, headers, body: opts.body as BodyInit | undefined });
       } catch (err) {
         if (attempt >= this.retry.maxAttempts) throw new NetworkError(`${method} ${path}: ${String(err)}`, err);
         const delayMs = this.delay(attempt);
@@ -132,7 +147,7 @@ export class Http {
 
       if (res.ok) {
         try {
-          return (await res.json()) as T;
+          return (read === 'json' ? await res.json() : await res.text()) as T;
         } catch (err) {
           // The answer was lost on the way: for push this is the "crash between
           // push and answer" case; a resend is safe (it comes back `duplicate`).

@@ -13,6 +13,8 @@ import {
   type CreateInput,
   type EntityName,
   type Entry,
+  type ExportDocument,
+  type ImportResult,
   type Mutation,
   type MutationResult,
   type PullResponse,
@@ -20,6 +22,7 @@ import {
   type RejectionCode,
   type Side,
   type SidedTimerEntity,
+  type Summary,
   type TimerAction,
   type TimerEntity,
   type TimerEventLog,
@@ -73,6 +76,25 @@ export interface PushedEvent {
   results: MutationResult[];
   lastMutationId: number;
 }
+
+/** What summary() takes: dates in `tz` (YYYY-MM-DD, or a Date read in `tz`); both default to today there. */
+export interface SummaryOptions {
+  from?: string | Date;
+  to?: string | Date;
+  /** IANA time zone the days run in (default: the device's). */
+  tz?: string;
+}
+
+/** What exportBaby() takes: JSON (the whole baby, for importBaby) or one kind as CSV. */
+export type ExportOptions =
+  | { format?: 'json' }
+  | {
+      format: 'csv';
+      /** The kind whose entries (not archived) become the rows. */
+      kind: EntityName;
+      /** IANA time zone of the timestamps (default: the device's). */
+      tz?: string;
+    };
 
 export interface SyncResult {
   pushed: { applied: number; duplicate: number; rejected: number };
@@ -590,6 +612,73 @@ export class Store {
     await live?.stop();
   }
 
+  // ---- online calls: summaries, export and import ----
+  //
+  // These ask the server and are not queued: they need the network (a
+  // NetworkError offline) and answer with what the server has, which is what
+  // has been pushed. So each first pushes (and pulls) when the outbox has
+  // pending mutations and the device is not known to be offline; that sync is
+  // best-effort, and a failed one does not stop the call.
+
+  /**
+   * The baby's summary (PROTOCOL.md, "Summaries"): per day counts and minutes,
+   * the latest entry of each kind, running timers, medications with the next
+   * dose allowed, and growth with WHO percentiles. Dates and days are in `tz`,
+   * the device's time zone unless given.
+   */
+  async summary(babyId: Uuid, opts: SummaryOptions = {}): Promise<Summary> {
+    await this.syncIfPending();
+    const tz = opts.tz ?? deviceTimeZone();
+    const q = new URLSearchParams();
+    if (opts.from !== undefined) q.set('from', dateIn(opts.from, tz));
+    if (opts.to !== undefined) q.set('to', dateIn(opts.to, tz));
+    q.set('tz', tz);
+    return this.http.json<Summary>('GET', `/api/babies/${encodeURIComponent(babyId)}/summary?${q}`);
+  }
+
+  /**
+   * Exports a baby (PROTOCOL.md, "Export and import"): by default the export
+   * document (the baby and every entry, archived ones included), which
+   * importBaby() takes back, here or on another server; with `format: 'csv'`,
+   * the CSV text of one kind (entries not archived, by startedAt, timestamps
+   * in `tz`, the device's time zone unless given).
+   */
+  exportBaby(babyId: Uuid, opts?: { format?: 'json' }): Promise<ExportDocument>;
+  exportBaby(babyId: Uuid, opts: { format: 'csv'; kind: EntityName; tz?: string }): Promise<string>;
+  exportBaby(babyId: Uuid, opts?: ExportOptions): Promise<ExportDocument | string>;
+  async exportBaby(babyId: Uuid, opts: ExportOptions = {}): Promise<ExportDocument | string> {
+    await this.syncIfPending();
+    const path = `/api/babies/${encodeURIComponent(babyId)}/export`;
+    if (opts.format !== 'csv') return this.http.json<ExportDocument>('GET', path);
+    const q = new URLSearchParams({ format: 'csv', kind: opts.kind, tz: opts.tz ?? deviceTimeZone() });
+    return this.http.request<string>('GET', `${path}?${q}`, { read: 'text', accept: 'text/csv' });
+  }
+
+  /**
+   * Imports an export document (the object, or its JSON text as read from a
+   * file): the baby under its own ids, the caller its owner; a baby the caller
+   * owns already gets the entries it lacks. The body goes gzip-compressed where
+   * the runtime has CompressionStream. Then syncs (best-effort), so the baby
+   * and its entries are in the store when this returns online.
+   */
+  async importBaby(doc: ExportDocument | string): Promise<ImportResult> {
+    const text = typeof doc === 'string' ? doc : JSON.stringify(doc);
+    const gz = await gzip(text);
+    const result = await this.http.request<ImportResult>(
+      'POST',
+      '/api/babies/import',
+      gz ? { body: gz, contentType: 'application/json', headers: { 'content-encoding': 'gzip' } } : { body: text, contentType: 'application/json' },
+    );
+    if (!this.closed) await this.sync().catch(() => {});
+    return result;
+  }
+
+  private async syncIfPending(): Promise<void> {
+    if (this.queue.pending.length === 0 || this.closed) return;
+    if ((globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false) return;
+    await this.sync().catch(() => {});
+  }
+
   /** Stop syncing (pending work stays in storage for the next open). */
   async close(): Promise<void> {
     await this.stopLive();
@@ -605,6 +694,35 @@ export class Store {
 }
 
 const toIso = (t: Timestamp | Date): string => new Date(t).toISOString();
+
+/** The device's IANA time zone, or UTC when the runtime does not say. */
+export function deviceTimeZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+}
+
+/** A date as YYYY-MM-DD: a string as given, a Date as its date in `tz`. */
+function dateIn(d: string | Date, tz: string): string {
+  if (typeof d === 'string') return d;
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(d);
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+  return `${get('year')}-${get('month')}-${get('day')}`;
+}
+
+/** gzip of a text, or undefined where the runtime has no CompressionStream (then it goes as is). */
+async function gzip(text: string): Promise<Uint8Array | undefined> {
+  const CS = (globalThis as { CompressionStream?: typeof CompressionStream }).CompressionStream;
+  if (!CS || typeof Blob === 'undefined') return undefined;
+  try {
+    const stream = new Blob([text]).stream().pipeThrough(new CS('gzip'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch {
+    return undefined;
+  }
+}
 
 /** The fold's order of events: by time, then by id as lower-case text. */
 function foldOrder(a: TimerEventLog, b: TimerEventLog): number {

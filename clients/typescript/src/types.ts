@@ -304,3 +304,171 @@ export interface PullResponse {
 export interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
+
+// ---- summaries (PROTOCOL.md, "Summaries") ----
+
+/** Every kind but `timer_event`: the kinds a summary's `latest` has a key for. */
+export type LogEntity = Exclude<EntityName, 'timer_event'>;
+
+export interface FeedsDay {
+  count: number;
+  /** amountMl of bottle feeds. */
+  bottleMl: number;
+  breastMinutes: number;
+  /** Timer segments on the left (other breast time counts in breastMinutes only). */
+  breastLeftMinutes: number;
+  breastRightMinutes: number;
+}
+export interface SleepDay {
+  count: number;
+  minutes: number;
+  /** The longest single sleep that started that day, whole. */
+  longestMinutes: number;
+}
+export interface NappiesDay {
+  count: number;
+  /** wee and mixed. */
+  wet: number;
+  /** poo and mixed. */
+  dirty: number;
+}
+export interface PumpingDay {
+  count: number;
+  ml: number;
+}
+export interface CountDay {
+  count: number;
+}
+export interface TimedDay {
+  count: number;
+  minutes: number;
+}
+
+/** One date in the summary's time zone (local midnight to local midnight). */
+export interface SummaryDay {
+  /** YYYY-MM-DD in the summary's tz. */
+  date: string;
+  feeds: FeedsDay;
+  sleep: SleepDay;
+  nappies: NappiesDay;
+  pumping: PumpingDay;
+  solids: CountDay;
+  activities: TimedDay;
+  medications: CountDay;
+}
+
+/** A timer that is running or paused, with its kind. */
+export type RunningTimer = { [E in TimerEntity]: { entity: E; entry: Entry<E> } }[TimerEntity];
+
+export interface MedicationSummary {
+  /** As written in its latest dose (names are one medication whatever their letter case). */
+  name: string;
+  lastGivenAt: Timestamp;
+  dosesLast24h: number;
+  maxDosesPer24h: number | null;
+  /** When the next dose is allowed (may be past: allowed now); null when the latest dose sets no limit. */
+  nextAllowedAt: Timestamp | null;
+}
+
+/** The latest measurement of one kind, with its WHO z-score and percentile. */
+export interface GrowthMeasurement {
+  value: number;
+  unit: 'g' | 'mm';
+  measuredAt: Timestamp;
+  /** Days from the birth date to the measurement's date; null without a birth date. */
+  ageDays: number | null;
+  /** null when the gender is not male or female, without a birth date, or past 1856 days. */
+  z: number | null;
+  percentile: number | null;
+}
+
+export interface GrowthSummary {
+  weight: GrowthMeasurement | null;
+  length: GrowthMeasurement | null;
+  headCircumference: GrowthMeasurement | null;
+}
+
+/** `GET /api/babies/{id}/summary`: what the server has (pushed entries), as of `asOf`. */
+export interface Summary {
+  babyId: Uuid;
+  /** The IANA time zone the days are in. */
+  tz: string;
+  asOf: Timestamp;
+  /** One per date from `from` to `to`, in order. */
+  days: SummaryDay[];
+  /** Per kind, the entry with the latest startedAt (any date), or null. */
+  latest: { [E in LogEntity]: Entry<E> | null };
+  /** Timers running or paused, by startedAt, then id. */
+  running: RunningTimer[];
+  /** Medications given in the 30 days before asOf, by name ignoring case. */
+  medications: MedicationSummary[];
+  growth: GrowthSummary;
+}
+
+/** Field names of the summary's objects, by their schema name in /openapi.json (the tests compare them). */
+export const SUMMARY_FIELDS = {
+  Summary: ['babyId', 'tz', 'asOf', 'days', 'latest', 'running', 'medications', 'growth'],
+  Day: ['date', 'feeds', 'sleep', 'nappies', 'pumping', 'solids', 'activities', 'medications'],
+  Feeds: ['count', 'bottleMl', 'breastMinutes', 'breastLeftMinutes', 'breastRightMinutes'],
+  Sleep: ['count', 'minutes', 'longestMinutes'],
+  Nappies: ['count', 'wet', 'dirty'],
+  Pumping: ['count', 'ml'],
+  Count: ['count'],
+  Timed: ['count', 'minutes'],
+  Medication: ['name', 'lastGivenAt', 'dosesLast24h', 'maxDosesPer24h', 'nextAllowedAt'],
+  Growth: ['value', 'unit', 'measuredAt', 'ageDays', 'z', 'percentile'],
+  GrowthSet: ['weight', 'length', 'headCircumference'],
+  RunningTimer: ['entity', 'entry'],
+} as const satisfies {
+  Summary: readonly (keyof Summary)[];
+  Day: readonly (keyof SummaryDay)[];
+  Feeds: readonly (keyof FeedsDay)[];
+  Sleep: readonly (keyof SleepDay)[];
+  Nappies: readonly (keyof NappiesDay)[];
+  Pumping: readonly (keyof PumpingDay)[];
+  Count: readonly (keyof CountDay)[];
+  Timed: readonly (keyof TimedDay)[];
+  Medication: readonly (keyof MedicationSummary)[];
+  Growth: readonly (keyof GrowthMeasurement)[];
+  GrowthSet: readonly (keyof GrowthSummary)[];
+  RunningTimer: readonly (keyof RunningTimer)[];
+};
+
+// Compile-time: every field of the summary's interfaces is listed above.
+type SummaryUnlisted =
+  | Exclude<keyof Summary, (typeof SUMMARY_FIELDS.Summary)[number]>
+  | Exclude<keyof SummaryDay, (typeof SUMMARY_FIELDS.Day)[number]>
+  | Exclude<keyof FeedsDay, (typeof SUMMARY_FIELDS.Feeds)[number]>
+  | Exclude<keyof SleepDay, (typeof SUMMARY_FIELDS.Sleep)[number]>
+  | Exclude<keyof NappiesDay, (typeof SUMMARY_FIELDS.Nappies)[number]>
+  | Exclude<keyof PumpingDay, (typeof SUMMARY_FIELDS.Pumping)[number]>
+  | Exclude<keyof CountDay, (typeof SUMMARY_FIELDS.Count)[number]>
+  | Exclude<keyof TimedDay, (typeof SUMMARY_FIELDS.Timed)[number]>
+  | Exclude<keyof MedicationSummary, (typeof SUMMARY_FIELDS.Medication)[number]>
+  | Exclude<keyof GrowthMeasurement, (typeof SUMMARY_FIELDS.Growth)[number]>
+  | Exclude<keyof GrowthSummary, (typeof SUMMARY_FIELDS.GrowthSet)[number]>
+  | Exclude<keyof RunningTimer, (typeof SUMMARY_FIELDS.RunningTimer)[number]>;
+const _everySummaryFieldListed: [SummaryUnlisted] extends [never] ? true : SummaryUnlisted = true;
+void _everySummaryFieldListed;
+
+// ---- export and import (PROTOCOL.md, "Export and import") ----
+
+/** `GET /api/babies/{id}/export`: the baby and every entry of it, archived ones included, each as pull returns it. */
+export interface ExportDocument {
+  format: 'babysync-export';
+  formatVersion: 1;
+  exportedAt: Timestamp;
+  baby: Baby;
+  /** One key per kind the server knows. */
+  entries: { [E in EntityName]: Entry<E>[] };
+}
+
+/** `POST /api/babies/import`'s answer: the baby, and per kind how many entries were added and how many were there already. */
+export interface ImportResult {
+  baby: Baby;
+  imported: Partial<Record<EntityName, number>>;
+  unchanged: Partial<Record<EntityName, number>>;
+}
+
+export const EXPORT_FIELDS = ['format', 'formatVersion', 'exportedAt', 'baby', 'entries'] as const satisfies readonly (keyof ExportDocument)[];
+export const IMPORT_RESULT_FIELDS = ['baby', 'imported', 'unchanged'] as const satisfies readonly (keyof ImportResult)[];

@@ -2,14 +2,32 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CLIENT_FIELDS, ENTITIES, ENUMS, SERVER_FIELDS, TIMER_ENTITIES, TIMER_SERVER_FIELDS, type EntityName, type InputOf } from '../src/index.ts';
+import {
+  CLIENT_FIELDS,
+  ENTITIES,
+  ENUMS,
+  EXPORT_FIELDS,
+  IMPORT_RESULT_FIELDS,
+  SERVER_FIELDS,
+  SUMMARY_FIELDS,
+  TIMER_ENTITIES,
+  TIMER_SERVER_FIELDS,
+  type EntityName,
+  type InputOf,
+} from '../src/index.ts';
 import { startServer, type TestServer } from './server.ts';
 
 interface Schema {
   properties?: Record<string, unknown>;
   required?: string[];
   enum?: string[];
+  items?: { $ref?: string };
 }
+interface Operation {
+  responses?: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
+}
+/** The schema a `$ref` names (`#/components/schemas/Name` → `Name`). */
+const refName = (ref: string | undefined) => ref?.split('/').pop();
 
 const SCHEMA_OF: Record<EntityName, { entry: string; data: string }> = {
   feed_log: { entry: 'FeedEntry', data: 'FeedData' },
@@ -58,10 +76,12 @@ const NOT_MODELLED = ['StreamEventName'];
 describe('types against /openapi.json', () => {
   let srv: TestServer;
   let schemas: Record<string, Schema>;
+  let paths: Record<string, Record<string, Operation>>;
   before(async () => {
     srv = await startServer('sqlite');
-    const doc = (await (await fetch(`${srv.url}/openapi.json`)).json()) as { components: { schemas: Record<string, Schema> } };
+    const doc = (await (await fetch(`${srv.url}/openapi.json`)).json()) as { components: { schemas: Record<string, Schema> }; paths: typeof paths };
     schemas = doc.components.schemas;
+    paths = doc.paths;
   });
   after(async () => {
     await srv?.stop();
@@ -110,5 +130,29 @@ describe('types against /openapi.json', () => {
     assert.deepEqual(props('PushAnswer'), ['lastMutationId', 'results']);
     assert.deepEqual(props('BabyView'), ['accessLevel', 'archivedAt', 'birthDate', 'createdAt', 'gender', 'id', 'name', 'updatedAt']);
     assert.deepEqual(props('TimerSegment'), ['endedAt', 'side', 'startedAt']);
+  });
+
+  test('the summary: every object of GET /api/babies/{id}/summary', () => {
+    const answer = paths['/api/babies/{id}/summary']?.get?.responses?.['200']?.content?.['application/json']?.schema?.$ref;
+    assert.equal(refName(answer), 'Summary');
+    for (const [name, fields] of Object.entries(SUMMARY_FIELDS)) {
+      if (name === 'RunningTimer') continue;
+      assert.deepEqual(props(name), [...fields].sort(), name);
+    }
+    assert.deepEqual([...(schemas.Summary!.required ?? [])].sort(), [...SUMMARY_FIELDS.Summary].sort());
+    // `running`'s items: the document's name for them.
+    const running = refName((schemas.Summary!.properties?.running as Schema).items?.$ref);
+    assert.ok(running, 'running has items');
+    assert.deepEqual(props(running), [...SUMMARY_FIELDS.RunningTimer].sort());
+  });
+
+  test('export and import: the export document and the import answer', () => {
+    const jsonOf = (path: string, method: string, status: string[]) =>
+      status.map((st) => refName(paths[path]?.[method]?.responses?.[st]?.content?.['application/json']?.schema?.$ref)).find(Boolean);
+    const exportDoc = jsonOf('/api/babies/{id}/export', 'get', ['200']);
+    const importAnswer = jsonOf('/api/babies/import', 'post', ['201', '200']);
+    assert.ok(exportDoc && importAnswer, 'export and import are in the document');
+    assert.deepEqual(props(exportDoc), [...EXPORT_FIELDS].sort(), exportDoc);
+    assert.deepEqual(props(importAnswer), [...IMPORT_RESULT_FIELDS].sort(), importAnswer);
   });
 });

@@ -147,3 +147,28 @@ export function hours(minutes: number): string {
   const m = minutes % 60;
   return h === 0 ? `${m} min` : m === 0 ? `${h} h` : `${h} h ${m} min`;
 }
+
+/** How long ago, for a person: "40 s", "12 min", "2 h 5 min", "3 d 4 h". */
+export function sinceText(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return hours(m);
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** A time today as "14:05"; another day with its day: "tomorrow 02:05", "Tue 3 Nov 09:00". */
+export function dayTime(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  const day = (x: Date) => x.toDateString();
+  if (day(d) === day(now)) return time(iso);
+  const tomorrow = new Date(now);
+  tomorrow.setDate(now.getDate() + 1);
+  if (day(d) === day(tomorrow)) return `tomorrow ${time(iso)}`;
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (day(d) === day(yesterday)) return `yesterday ${time(iso)}`;
+  return `${d.toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short' })} ${time(iso)}`;
+}

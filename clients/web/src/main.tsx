@@ -1,10 +1,12 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { Store, IndexedDBStorage, type Baby, type RejectedEvent, type AnyEntry, type FeedLog, type NappyLog } from '@babysync/client';
+import { Store, IndexedDBStorage, GENDERS, type Baby, type Gender, type RejectedEvent, type AnyEntry, type FeedLog, type NappyLog } from '@babysync/client';
 import { api, decodeToken, inviteLink, inviteToken, loadSession, saveSession, type Caregiver, type Invite, type Session } from './session.ts';
 import { LOG_KINDS, describe, entityLabel, isActiveTimer, isToday, time, type Item } from './format.ts';
 import { Timers } from './timers.tsx';
 import { MoreLog } from './more.tsx';
+import { GrowthCard, NowCard, useSummary } from './summary.tsx';
+import { ExportPanel, ImportForm } from './transfer.tsx';
 import './style.css';
 
 // ---------- routing (in the hash, so any static server works) ----------
@@ -181,14 +183,23 @@ function SignIn({ onSignIn }: { onSignIn: (s: Session) => void }) {
 function Babies({ session, store }: { session: Session; store: Store }) {
   const babies = store.babies().filter((b) => !b.archivedAt);
   const [name, setName] = useState('');
+  const [birthDate, setBirthDate] = useState('');
+  const [gender, setGender] = useState<Gender | ''>('');
   const [invite, setInvite] = useState('');
   const [msg, setMsg] = useState<string | null>(null);
   const create = async (e: Event) => {
     e.preventDefault();
     setMsg(null);
     try {
-      const baby = await api<Baby>(session, 'POST', '/api/babies', { id: crypto.randomUUID(), name: name.trim() });
+      const baby = await api<Baby>(session, 'POST', '/api/babies', {
+        id: crypto.randomUUID(),
+        name: name.trim(),
+        ...(birthDate ? { birthDate } : {}),
+        ...(gender ? { gender } : {}),
+      });
       setName('');
+      setBirthDate('');
+      setGender('');
       await store.sync().catch(() => {});
       go(`/baby/${baby.id}`);
     } catch (err) {
@@ -209,6 +220,22 @@ function Babies({ session, store }: { session: Session; store: Store }) {
       <form onSubmit={create} class="card">
         <label for="baby-name">New baby's name</label>
         <input id="baby-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={100} />
+        <div class="row">
+          <label for="baby-birth">Birth date</label>
+          <input id="baby-birth" type="date" value={birthDate} max={new Date().toISOString().slice(0, 10)} onInput={(e) => setBirthDate(e.currentTarget.value)} />
+        </div>
+        <div class="row">
+          <label for="baby-gender">Sex</label>
+          <select id="baby-gender" value={gender} onChange={(e) => setGender(e.currentTarget.value as Gender | '')}>
+            <option value="">not said</option>
+            {GENDERS.map((g) => (
+              <option value={g} key={g}>
+                {g}
+              </option>
+            ))}
+          </select>
+        </div>
+        <p class="hint">The birth date and sex (female or male) give growth percentiles (WHO).</p>
         <button type="submit">Add baby</button>
       </form>
       <form
@@ -222,6 +249,7 @@ function Babies({ session, store }: { session: Session; store: Store }) {
         <input id="invite-code" value={invite} onInput={(e) => setInvite(e.currentTarget.value)} required />
         <button type="submit">Open invite</button>
       </form>
+      <ImportForm store={store} onImported={(babyId) => go(`/baby/${babyId}`)} />
       {msg && <p role="alert" class="off">{msg}</p>}
     </main>
   );
@@ -265,6 +293,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
   const [side, setSide] = useState<'left' | 'right'>('left');
   const [minutes, setMinutes] = useState('15');
   const [editing, setEditing] = useState<string | null>(null);
+  const summary = useSummary(store, baby ? id : null);
 
   if (!baby) {
     return (
@@ -305,6 +334,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
         <a href="#/">All babies</a>
         <a href={`#/baby/${id}/people`}>Caregivers and invites</a>
       </nav>
+      <NowCard state={summary} />
       <Timers store={store} babyId={id} canEdit={canEdit} />
       {canEdit && (
         <section class="card log" aria-label="Log">
@@ -345,6 +375,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
         </section>
       )}
       {canEdit && <MoreLog store={store} babyId={id} />}
+      <GrowthCard state={summary} />
       <h3>Today</h3>
       {items.length === 0 && <p>Nothing logged today.</p>}
       <ol class="timeline" aria-label="Today's log">
@@ -376,6 +407,7 @@ function BabyDay({ store, id }: { store: Store; id: string }) {
           ),
         )}
       </ol>
+      <ExportPanel store={store} baby={baby} />
     </main>
   );
 }

@@ -2,39 +2,12 @@
 // against the real babysync binary on SQLite and on PostgreSQL.
 // Screenshots of each step: test-artifacts/<backend>/NN-step.png (ARTIFACTS_DIR to move them).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { DIST, ARTIFACTS, BACKENDS, VIEWPORT, browser, expectVisible, signIn } from './browser.mjs';
 import { startServer, appOrigin, BIN } from './server.mjs';
-
-const DIST = fileURLToPath(new URL('../dist', import.meta.url));
-const ARTIFACTS = process.env.ARTIFACTS_DIR ?? fileURLToPath(new URL('../test-artifacts', import.meta.url));
-const BACKENDS = (process.env.BABYSYNC_BACKENDS ?? 'sqlite,postgres').split(',');
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const VIEWPORT = { width: 360, height: 800 }; // the narrowest phone the app is made for
-
-let browser;
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-});
-after(async () => {
-  await browser?.close();
-});
-
-const expectVisible = (locator, timeout = 10_000) => locator.first().waitFor({ state: 'visible', timeout });
-
-async function signIn(page, origin, token) {
-  await page.goto(origin + '/');
-  await page.getByLabel('Access token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expectVisible(page.getByRole('heading', { name: 'Babies' }));
-}
 
 for (const backend of BACKENDS) {
   test(`two caregivers, offline and live, on ${backend}`, { timeout: 180_000 }, async (t) => {

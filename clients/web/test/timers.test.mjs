@@ -4,50 +4,13 @@
 // SQLite and on PostgreSQL.
 // Screenshots of each step: test-artifacts/timers-<backend>/NN-step.png.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { DIST, ARTIFACTS, BACKENDS, VIEWPORT, browser, expectVisible, sleep, waitUntil, signIn } from './browser.mjs';
 import { startServer, appOrigin, api, BIN } from './server.mjs';
-
-const DIST = fileURLToPath(new URL('../dist', import.meta.url));
-const ARTIFACTS = process.env.ARTIFACTS_DIR ?? fileURLToPath(new URL('../test-artifacts', import.meta.url));
-const BACKENDS = (process.env.BABYSYNC_BACKENDS ?? 'sqlite,postgres').split(',');
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const VIEWPORT = { width: 360, height: 800 };
-
-let browser;
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-});
-after(async () => {
-  await browser?.close();
-});
-
-const expectVisible = (locator, timeout = 10_000) => locator.first().waitFor({ state: 'visible', timeout });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` (an async function returning true when done) until `timeout`; fails with `what` and the last value seen. */
-async function waitUntil(what, check, timeout = 10_000) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await check();
-      if (last === true) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`${what} (within ${timeout} ms); last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await sleep(50);
-  }
-}
 
 /** Waits until `locator`'s text is `text` (trimmed). */
 const waitText = (locator, text, timeout) =>
@@ -65,13 +28,6 @@ async function timerView(card) {
     endedAt: await text('timer-ended-at'),
     endedAtIso: (await ended.count()) ? await ended.getAttribute('datetime') : null,
   };
-}
-
-async function signIn(page, origin, token) {
-  await page.goto(origin + '/');
-  await page.getByLabel('Access token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expectVisible(page.getByRole('heading', { name: 'Babies' }));
 }
 
 for (const backend of BACKENDS) {
