@@ -114,7 +114,7 @@ pub(crate) fn validate_name(name: &str) -> Result<String, ApiError> {
     Ok(trimmed.to_owned())
 }
 
-fn validate_birth_date(date: NaiveDate) -> Result<NaiveDate, ApiError> {
+pub(crate) fn validate_birth_date(date: NaiveDate) -> Result<NaiveDate, ApiError> {
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
     // "Today" anywhere on Earth: up to UTC+14 is already tomorrow in UTC.
     let latest = Utc::now().date_naive() + Days::new(1);

@@ -33,6 +33,8 @@ use crate::{
 const PAGE_ROWS: u64 = 2000;
 /// Chunks of the body waiting for the client, at most.
 const CHANNEL_CHUNKS: usize = 4;
+/// A chunk is handed over once it is this big.
+const CHUNK_BYTES: usize = 128 * 1024;
 
 /// What was asked.
 pub enum Format {
@@ -71,11 +73,18 @@ impl Format {
     }
 }
 
-/// The export of `baby`, streamed from `txn` (which it takes over).
+/// How long a client may leave a chunk unread before the export ends.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest an export may run.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The export of `baby`, streamed from `txn` (which it takes over) while
+/// `slot` (one of the process's export slots) is held.
 pub fn respond(
     txn: DatabaseTransaction,
     baby: BabyView,
     format: Format,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Response, ApiError> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     let id = baby.id;
@@ -87,10 +96,16 @@ pub fn respond(
         ),
     };
     tokio::spawn(async move {
-        let sent = match format {
-            Format::Json => json(&txn, &baby, &tx).await,
-            Format::Csv { kind, tz } => csv(&txn, id, kind, tz, &tx).await,
+        let _slot = slot;
+        let work = async {
+            match format {
+                Format::Json => json(&txn, &baby, &tx).await,
+                Format::Csv { kind, tz } => csv(&txn, id, kind, tz, &tx).await,
+            }
         };
+        let sent = tokio::time::timeout(DEADLINE, work)
+            .await
+            .unwrap_or_else(|_| Err(Sent::Failed("the export ran past its deadline".into())));
         if let Err(Sent::Failed(e)) = sent {
             // The head is sent: the body ends short, and the client sees a
             // broken document, never a complete wrong one.
@@ -146,7 +161,11 @@ async fn send(
     buf: &mut Vec<u8>,
 ) -> Result<(), Sent> {
     let chunk = Bytes::from(std::mem::take(buf));
-    tx.send(Ok(chunk)).await.map_err(|_| Sent::Gone)
+    match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(chunk))).await {
+        Ok(Ok(())) => Ok(()),
+        // Gone, or not reading: either way the export ends.
+        _ => Err(Sent::Gone),
+    }
 }
 
 /// The JSON document: the head, then each kind's entries by version, as
@@ -275,6 +294,9 @@ async fn csv(
                 csv_cell(v, times[i].then_some(tz), &mut buf);
             }
             buf.extend_from_slice(b"\r\n");
+            if buf.len() > CHUNK_BYTES {
+                send(tx, &mut buf).await?;
+            }
         }
         send(tx, &mut buf).await?;
         if n < PAGE_ROWS {

@@ -12,6 +12,7 @@
 //! 5. the user row is created or refreshed, and the handler runs.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::{
     body::{Body, Bytes},
@@ -44,14 +45,30 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
 /// The route whose body limit is `IMPORT_BODY_LIMIT_BYTES`.
 pub const IMPORT: &str = "/api/babies/import";
 
+/// An import's turn: held by the request until it is answered.
+#[derive(Clone)]
+pub struct ImportTurn(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
 async fn admit(
     state: &AppState,
     req: Request,
 ) -> Result<(Request, OwnedSemaphorePermit), ApiError> {
     let claims = identify(state, req.headers()).await?;
     let (mut parts, body) = req.into_parts();
-    // An import carries a whole history: its own limit.
-    let limit = if parts.method == axum::http::Method::POST && parts.uri.path() == IMPORT {
+    // An import carries a whole history: its own limit, and one at a time
+    // (taken before its body is read, held until it is answered).
+    let import = parts.method == axum::http::Method::POST && parts.uri.path() == IMPORT;
+    let limit = if import {
+        let turn = state
+            .import_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::Unavailable(
+                    "another import is running; nothing was written; retry later".into(),
+                )
+            })?;
+        parts.extensions.insert(ImportTurn(Arc::new(turn)));
         state.config.import_body_limit_bytes
     } else {
         state.config.body_limit_bytes

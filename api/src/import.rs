@@ -6,7 +6,10 @@
 //! text (`RawValue`), each entry is checked as a push `create` is and kept
 //! as its model, and the models are written in batches of [`WRITE_ROWS`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    cmp::min,
+    collections::{BTreeMap, HashMap, HashSet},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{babies, baby_access, enums::Gender};
@@ -105,15 +108,17 @@ fn rejected(kind: Kind, i: usize, r: Rejection) -> ApiError {
     }
 }
 
-/// Imports `body` (an export document) for `user`: 201 for a new baby, 200
-/// for one the caller owns.
-pub async fn import(
-    db: &Db,
-    events: &Events,
-    user: &str,
-    body: &[u8],
-    max_babies: u64,
-) -> Result<(bool, Imported), ApiError> {
+/// An export document read and checked, before the database is touched.
+struct Prepared {
+    baby: NewBaby,
+    /// Each entry: its kind, its place in the file's list, its model.
+    records: Vec<(Kind, usize, Record)>,
+}
+
+/// Reads and checks the document: every entry as a push create (the 24 h
+/// rule from `exportedAt`). CPU work only: the caller runs it off the
+/// async threads.
+fn prepare(body: &[u8], user: &str, now: DateTime<Utc>) -> Result<Prepared, ApiError> {
     let doc: Doc =
         match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
             Ok(doc) => doc,
@@ -132,14 +137,12 @@ pub async fn import(
     if doc.format_version != 1 {
         return Err(bad("formatVersion", "must be 1"));
     }
+    // An export is never dated later than now: a later date would only
+    // move the 24 h rule.
     let exported_at = DateTime::parse_from_rfc3339(&doc.exported_at)
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| min(t.with_timezone(&Utc), now))
         .map_err(|_| bad("exportedAt", "must be an RFC 3339 timestamp with an offset"))?;
     let baby = parse_baby(&doc.baby)?;
-    let now = time::now();
-
-    // Every entry checked as a push create (the 24 h rule from exportedAt),
-    // before the database is touched.
     let mut records: Vec<(Kind, usize, Record)> = vec![];
     for (name, list) in &doc.entries.0 {
         let kind = Kind::parse(name).ok_or_else(|| {
@@ -149,10 +152,30 @@ pub async fn import(
             )
         })?;
         for (i, raw) in list.iter().enumerate() {
-            let record = fields::with_now(exported_at, || entry(kind, i, raw, baby.id, user, now))?;
+            let record = fields::with_now(exported_at, || {
+                entry(kind, i, raw, baby.id, user, now, exported_at)
+            })?;
             records.push((kind, i, record));
         }
     }
+    Ok(Prepared { baby, records })
+}
+
+/// Imports `body` (an export document) for `user`: 201 for a new baby, 200
+/// for one the caller owns.
+pub async fn import(
+    db: &Db,
+    events: &Events,
+    user: &str,
+    body: axum::body::Bytes,
+    max_babies: u64,
+) -> Result<(bool, Imported), ApiError> {
+    let now = time::now();
+    let owner = user.to_owned();
+    let Prepared { baby, records } =
+        tokio::task::spawn_blocking(move || prepare(&body, &owner, now))
+            .await
+            .map_err(|_| ApiError::Internal)??;
 
     let (_turn, txn) = begin_write(db).await?;
     let (view, created, mut counter, caregivers) =
@@ -185,6 +208,7 @@ pub async fn import(
     let mut imported: BTreeMap<&'static str, u64> = KINDS.iter().map(|k| (k.name(), 0)).collect();
     let mut unchanged = imported.clone();
     let mut new: Vec<Record> = vec![];
+    let mut positions: Vec<usize> = vec![];
     let mut seen: HashSet<(Kind, Uuid)> = HashSet::new();
     for (kind, i, r) in records {
         if !seen.insert((kind, r.id)) {
@@ -207,16 +231,42 @@ pub async fn import(
             None => {
                 *imported.entry(kind.name()).or_default() += 1;
                 new.push(r);
+                positions.push(i);
             }
         }
     }
 
-    // Timers folded from their events in the file.
+    // Timers folded from their events in the file. A new event must act on
+    // a timer the file adds (to this baby, as its babyId says): never on an
+    // entry stored before, this baby's or another's.
+    let timers: HashSet<(Kind, Uuid)> = new
+        .iter()
+        .filter(|r| timer::is_timer(r))
+        .map(|r| (r.kind, r.id))
+        .collect();
     let mut logged: HashMap<(Kind, Uuid), Vec<timer::Logged>> = HashMap::new();
-    for r in new.iter().filter(|r| r.kind.is_timer_event()) {
-        if let (Some(target), Some(l)) = (timer::target(r), timer::Logged::of(r)) {
-            logged.entry(target).or_default().push(l);
+    for (r, i) in new
+        .iter()
+        .zip(&positions)
+        .filter(|(r, _)| r.kind.is_timer_event())
+    {
+        let field = format!("entries/timer_event/{i}/entryId");
+        let target = timer::target(r)
+            .filter(|t| timers.contains(t))
+            .ok_or_else(|| {
+                bad(
+                    &field,
+                    "must be a timer this file adds (an import adds no event to a stored entry)",
+                )
+            })?;
+        let list = logged.entry(target).or_default();
+        if list.len() >= timer::MAX_EVENTS {
+            return Err(bad(
+                &field,
+                format!("a timer takes at most {} events", timer::MAX_EVENTS),
+            ));
         }
+        list.extend(timer::Logged::of(r));
     }
     for r in new.iter_mut().filter(|r| timer::is_timer(r)) {
         let events = logged.get(&(r.kind, r.id)).map_or(&[][..], Vec::as_slice);
@@ -278,11 +328,18 @@ fn parse_baby(b: &Map<String, Value>) -> Result<NewBaby, ApiError> {
         .map_err(|_| bad("baby/name", "must be 1 to 100 characters after trimming"))?;
     let birth_date = match b.get("birthDate") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_str()
-                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-                .ok_or_else(|| bad("baby/birthDate", "must be a date YYYY-MM-DD"))?,
-        ),
+        Some(v) => {
+            let date = v
+                .as_str()
+                .and_then(crate::summary::strict_date)
+                .ok_or_else(|| bad("baby/birthDate", "must be a date YYYY-MM-DD"))?;
+            Some(crate::babies::validate_birth_date(date).map_err(|_| {
+                bad(
+                    "baby/birthDate",
+                    "must not be in the future nor before 1900",
+                )
+            })?)
+        }
     };
     let gender = match b.get("gender") {
         None | Some(Value::Null) => None,
@@ -308,11 +365,16 @@ fn entry(
     baby: Uuid,
     user: &str,
     now: DateTime<Utc>,
+    exported_at: DateTime<Utc>,
 ) -> Result<Record, ApiError> {
     let at = |field: &str| format!("entries/{}/{i}/{field}", kind.name());
     let mut e: Map<String, Value> = serde_json::from_str(raw.get())
         .map_err(|_| bad(&format!("entries/{}/{i}", kind.name()), "must be an object"))?;
-    if e.get("babyId").and_then(Value::as_str) != Some(&baby.to_string()) {
+    if e.get("babyId")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        != Some(baby)
+    {
         return Err(bad(&at("babyId"), "must be the document's baby"));
     }
     let logged_by = match e.get("loggedBy") {
@@ -320,14 +382,13 @@ fn entry(
         None | Some(Value::Null) => user.to_owned(),
         Some(_) => return Err(bad(&at("loggedBy"), "must be a string")),
     };
+    // Checked as a client's timestamp (1900 to 24 h after the export).
     let stamp = |key: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
         match e.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_str()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| Some(time::truncate(t.with_timezone(&Utc))))
-                .ok_or_else(|| bad(&at(key), "must be an RFC 3339 timestamp with an offset")),
+            Some(v) => fields::parse_timestamp(v, exported_at)
+                .map(|t| Some(t.0))
+                .map_err(|m| bad(&at(key), m)),
         }
     };
     let created_at = stamp("createdAt")?;

@@ -73,6 +73,12 @@ pub struct AppState {
     /// Pulls running at once, process-wide: half the pool, so that pulls
     /// never take every connection from other requests.
     pub pull_slots: Arc<tokio::sync::Semaphore>,
+    /// Exports streaming at once, process-wide: a quarter of the pool (each
+    /// holds a connection while its client reads).
+    pub export_slots: Arc<tokio::sync::Semaphore>,
+    /// Imports at once, process-wide: one (each holds its body, its models
+    /// and, while it writes, the database's write turn).
+    pub import_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Live updates: open streams and how changes reach them.
     pub events: Arc<events::Events>,
@@ -91,6 +97,10 @@ impl AppState {
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
             uploads: Arc::new(limits::InFlight::new(limits::BODIES_PER_USER)),
             pulls: Arc::new(limits::InFlight::new(limits::PULLS_PER_USER)),
+            export_slots: Arc::new(tokio::sync::Semaphore::new(
+                (config.db_max_connections as usize / 4).max(1),
+            )),
+            import_slots: Arc::new(tokio::sync::Semaphore::new(1)),
             pull_slots: Arc::new(tokio::sync::Semaphore::new(
                 (config.db_max_connections as usize / 2).max(1),
             )),

@@ -37,6 +37,23 @@ pub const MAX_DAYS: i64 = 92;
 /// (the longest sleep, 2880 minutes).
 const LOOKBACK_HOURS: i64 = 48;
 
+/// A date written exactly `YYYY-MM-DD` (no sign, no short fields).
+pub fn strict_date(v: &str) -> Option<NaiveDate> {
+    let b = v.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()
+}
+
 /// The query, checked.
 pub struct Range {
     pub tz: Tz,
@@ -87,24 +104,19 @@ impl Range {
         let date = |name: &str| -> Result<Option<NaiveDate>, ApiError> {
             get(name)?
                 .map(|v| {
-                    NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                        .ok()
-                        .filter(|_| v.len() == 10)
-                        .ok_or_else(|| {
-                            ApiError::invalid_field(
-                                name,
-                                format!(
-                                    "must be a date YYYY-MM-DD, such as 2026-01-31 (got {v:?})"
-                                ),
-                            )
-                        })
+                    strict_date(&v).ok_or_else(|| {
+                        ApiError::invalid_field(
+                            name,
+                            format!("must be a date YYYY-MM-DD, such as 2026-01-31 (got {v:?})"),
+                        )
+                    })
                 })
                 .transpose()
         };
         let (from, to) = match (date("from")?, date("to")?) {
             (Some(f), Some(t)) => (f, t),
-            (Some(f), None) => (f, max(today, f)),
-            (None, Some(t)) => (min(today, t), t),
+            (Some(f), None) => (f, today),
+            (None, Some(t)) => (today, t),
             (None, None) => (today, today),
         };
         if to < from {

@@ -919,6 +919,39 @@ async fn summaries_exports_and_imports_are_bounded(backend: Backend) {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.body["error"]["details"]["field"], "entries/feed_log/0/id");
     assert!(!r.text.contains("amountMl"), "nothing of Alice's entry");
+    // An event in Mallory's file aimed at Alice's timer: refused, nothing
+    // stored (an import adds events only to timers it adds).
+    let timer = Uuid::new_v4();
+    assert_all_applied(
+        &push(
+            &app,
+            &alice,
+            Uuid::new_v4(),
+            vec![create(
+                1,
+                "sleep_log",
+                json!({"id": timer, "babyId": baby, "startedAt": T0, "timerState": "running"}),
+            )],
+        )
+        .await,
+    );
+    let mut doc = app
+        .get(&format!("/api/babies/{mine}/export"), &mallory)
+        .await
+        .body;
+    doc["entries"]["timer_event"] = json!([{"id": Uuid::new_v4(), "babyId": mine, "startedAt": T0,
+        "entryEntity": "sleep_log", "entryId": timer, "action": "stop"}]);
+    let r = app.post("/api/babies/import", &mallory, doc).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body["error"]["details"]["field"],
+        "entries/timer_event/0/entryId"
+    );
+    let r = app.get(&format!("/api/babies/{baby}/export"), &alice).await;
+    assert_eq!(
+        r.body["entries"]["sleep_log"][0]["timerState"], "running",
+        "untouched"
+    );
     let r = app.get(&format!("/api/babies/{baby}/export"), &alice).await;
     assert_eq!(
         r.body["entries"]["feed_log"][0]["amountMl"], 120,

@@ -189,11 +189,27 @@ async fn one_bad_entry_imports_nothing(backend: Backend) {
         let r = app.get(&format!("/api/babies/{id}"), &bob).await;
         assert_eq!(r.status, 404, "{path}: nothing imported");
     }
-    // A timestamp up to 24 h after the export's time passes, whatever now is.
-    let mut later = fresh.clone();
-    later["exportedAt"] = json!("2030-01-01T00:00:00.000Z");
-    later["entries"]["feed_log"][0]["startedAt"] = json!("2030-01-01T12:00:00.000Z");
-    let r = import(&app, &bob, &later).await;
+    // The 24 h rule counts from the export's time (never later than now):
+    // an hour from now is too late for a file exported ten days ago.
+    let ts =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = chrono::Utc::now();
+    let exported = now - chrono::Duration::days(10);
+    let mut late = fresh.clone();
+    late["exportedAt"] = json!(ts(exported));
+    for e in late["entries"]["feed_log"].as_array_mut().unwrap() {
+        e["createdAt"] = json!(ts(exported - chrono::Duration::hours(1)));
+        e["startedAt"] = json!(ts(exported - chrono::Duration::hours(2)));
+    }
+    late["entries"]["feed_log"][0]["startedAt"] = json!(ts(now + chrono::Duration::hours(1)));
+    let r = import(&app, &bob, &late).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body["error"]["details"]["field"],
+        "entries/feed_log/0/startedAt"
+    );
+    late["entries"]["feed_log"][0]["startedAt"] = json!(ts(exported + chrono::Duration::hours(12)));
+    let r = import(&app, &bob, &late).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["imported"]["feed_log"], 3);
 }

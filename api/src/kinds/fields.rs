@@ -266,10 +266,15 @@ thread_local! {
 /// import checks its entries against the export's time). `f` must not
 /// await: the setting is the thread's.
 pub fn with_now<T>(now: DateTime<Utc>, f: impl FnOnce() -> T) -> T {
-    let before = NOW.replace(Some(now));
-    let out = f();
-    NOW.set(before);
-    out
+    /// Puts the thread's setting back, even if `f` panics.
+    struct Restore(Option<DateTime<Utc>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NOW.set(self.0);
+        }
+    }
+    let _restore = Restore(NOW.replace(Some(now)));
+    f()
 }
 
 /// The checks of [`Timestamp`], against a given `now`.

@@ -296,9 +296,12 @@ pub(crate) async fn export(
     RawQuery(query): RawQuery,
 ) -> Result<axum::response::Response, ApiError> {
     let format = crate::export::Format::parse(query.as_deref())?;
+    let slot = s.export_slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Unavailable("the server is at capacity for exports; retry later".into())
+    })?;
     let txn = begin_read(&s.db, "export").await?;
     let baby = babies::get(&txn, &user.id, id).await?;
-    crate::export::respond(txn, baby, format)
+    crate::export::respond(txn, baby, format, slot)
 }
 
 /// Restore a baby from an export document (gzip welcome), in one
@@ -326,7 +329,7 @@ pub(crate) async fn import(
         &s.db,
         &s.events,
         &user.id,
-        &bytes,
+        bytes,
         s.config.max_babies_per_user,
     )
     .await?;

@@ -299,14 +299,20 @@ async fn load_timers(
     }
     // Each timer's events, by its kind and id (ids are unique within a
     // kind, not across kinds).
+    // An event is its timer's baby's: only that baby's events count.
     let mut which = Condition::any();
-    let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(Kind, Uuid), Vec<Uuid>> = BTreeMap::new();
     for (kind, id) in &timers {
-        by_kind.entry(*kind).or_default().push(*id);
+        let baby = records
+            .get(&(*kind, *id))
+            .map(|r| r.baby_id)
+            .ok_or(ApiError::Internal)?;
+        by_kind.entry((*kind, baby)).or_default().push(*id);
     }
-    for (kind, ids) in by_kind {
+    for ((kind, baby), ids) in by_kind {
         which = which.add(
             Condition::all()
+                .add(Expr::col(Alias::new("baby_id")).eq(baby))
                 .add(Expr::col(Alias::new("entry_entity")).eq(kind.name()))
                 .add(Expr::col(Alias::new("entry_id")).is_in(ids)),
         );
