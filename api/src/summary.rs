@@ -354,6 +354,61 @@ fn rows(kind: Kind, baby: Uuid) -> SelectStatement {
         .to_owned()
 }
 
+/// Rows read per statement: what a summary holds at once is a page, its
+/// days and its running timers, whatever the range holds.
+const PAGE_ROWS: u64 = 2000;
+
+/// A query's rows a page at a time, by `started_at` then `id`.
+struct Pages {
+    kind: Kind,
+    base: SelectStatement,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    done: bool,
+}
+
+impl Pages {
+    fn new(kind: Kind, base: SelectStatement) -> Self {
+        Pages {
+            kind,
+            base,
+            after: None,
+            done: false,
+        }
+    }
+
+    async fn next(&mut self, txn: &DatabaseTransaction) -> Result<Option<Vec<Item>>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut q = self.base.clone();
+        if let Some((t, id)) = self.after {
+            q.cond_where(
+                Condition::any()
+                    .add(Expr::col(Alias::new("started_at")).gt(t))
+                    .add(
+                        Condition::all()
+                            .add(Expr::col(Alias::new("started_at")).eq(t))
+                            .add(Expr::col(Alias::new("id")).gt(id)),
+                    ),
+            );
+        }
+        q.order_by(Alias::new("started_at"), Order::Asc)
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(PAGE_ROWS);
+        let records = self.kind.fetch(txn, &q).await?;
+        self.done = (records.len() as u64) < PAGE_ROWS;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let id = r.id;
+            if let Some(item) = Item::of(r.to_json()) {
+                self.after = Some((item.started_at, id));
+                out.push(item);
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
 async fn items(
     txn: &DatabaseTransaction,
     kind: Kind,
@@ -427,90 +482,94 @@ pub async fn summarize(
             .and_where(Expr::col(Alias::new("started_at")).lt(end))
             .cond_where(near)
             .to_owned();
-        for item in items(txn, kind, &query).await? {
-            let counted = day_of(item.started_at);
-            let spans = item.spans(as_of);
-            let span_ms: i64 = spans
-                .iter()
-                .map(|(a, b, _)| max((*b - *a).num_milliseconds(), 0))
-                .sum();
-            match kind.name() {
-                "feed_log" => {
-                    let bottle = item.str("method") == Some("bottle");
-                    if let Some(i) = counted {
-                        days[i].feeds.count += 1;
-                        if bottle {
-                            days[i].feeds.bottle_ml += item.int("amountMl").unwrap_or(0);
+        let mut pages = Pages::new(kind, query);
+        while let Some(page) = pages.next(txn).await? {
+            for item in page {
+                let counted = day_of(item.started_at);
+                let spans = item.spans(as_of);
+                let span_ms: i64 = spans
+                    .iter()
+                    .map(|(a, b, _)| max((*b - *a).num_milliseconds(), 0))
+                    .sum();
+                match kind.name() {
+                    "feed_log" => {
+                        let bottle = item.str("method") == Some("bottle");
+                        if let Some(i) = counted {
+                            days[i].feeds.count += 1;
+                            if bottle {
+                                days[i].feeds.bottle_ml += item.int("amountMl").unwrap_or(0);
+                            }
+                        }
+                        if !bottle {
+                            for (a, b, side) in &spans {
+                                split(*a, *b, &mut |i, t| {
+                                    ms[i].breast += t;
+                                    match side.as_deref() {
+                                        Some("left") => ms[i].left += t,
+                                        Some("right") => ms[i].right += t,
+                                        _ => {}
+                                    }
+                                });
+                            }
                         }
                     }
-                    if !bottle {
-                        for (a, b, side) in &spans {
-                            split(*a, *b, &mut |i, t| {
-                                ms[i].breast += t;
-                                match side.as_deref() {
-                                    Some("left") => ms[i].left += t,
-                                    Some("right") => ms[i].right += t,
-                                    _ => {}
-                                }
-                            });
+                    "sleep_log" => {
+                        if let Some(i) = counted {
+                            days[i].sleep.count += 1;
+                            days[i].sleep.longest_minutes =
+                                max(days[i].sleep.longest_minutes, minutes(span_ms));
+                        }
+                        for (a, b, _) in &spans {
+                            split(*a, *b, &mut |i, t| ms[i].sleep += t);
                         }
                     }
+                    "nappy_log" => {
+                        if let Some(i) = counted {
+                            let n = &mut days[i].nappies;
+                            n.count += 1;
+                            let t = item.str("type");
+                            n.wet += u32::from(matches!(t, Some("wee" | "mixed")));
+                            n.dirty += u32::from(matches!(t, Some("poo" | "mixed")));
+                        }
+                    }
+                    "pumping_log" => {
+                        if let Some(i) = counted {
+                            days[i].pumping.count += 1;
+                            days[i].pumping.ml += item.int("totalMl").unwrap_or(0);
+                        }
+                    }
+                    "solids_log" => {
+                        if let Some(i) = counted {
+                            days[i].solids.count += 1;
+                        }
+                    }
+                    "activity_log" => {
+                        if let Some(i) = counted {
+                            days[i].activities.count += 1;
+                        }
+                        for (a, b, _) in &spans {
+                            split(*a, *b, &mut |i, t| ms[i].activity += t);
+                        }
+                    }
+                    "medication_log" => {
+                        if let Some(i) = counted {
+                            days[i].medications.count += 1;
+                        }
+                    }
+                    _ => {}
                 }
-                "sleep_log" => {
-                    if let Some(i) = counted {
-                        days[i].sleep.count += 1;
-                        days[i].sleep.longest_minutes =
-                            max(days[i].sleep.longest_minutes, minutes(span_ms));
-                    }
-                    for (a, b, _) in &spans {
-                        split(*a, *b, &mut |i, t| ms[i].sleep += t);
-                    }
+                if kind.has_timer() && matches!(item.str("timerState"), Some("running" | "paused"))
+                {
+                    let id = item.str("id").unwrap_or_default().to_owned();
+                    running.push((
+                        item.started_at,
+                        id,
+                        RunningTimer {
+                            entity: kind.name(),
+                            entry: Value::Object(item.json.clone()),
+                        },
+                    ));
                 }
-                "nappy_log" => {
-                    if let Some(i) = counted {
-                        let n = &mut days[i].nappies;
-                        n.count += 1;
-                        let t = item.str("type");
-                        n.wet += u32::from(matches!(t, Some("wee" | "mixed")));
-                        n.dirty += u32::from(matches!(t, Some("poo" | "mixed")));
-                    }
-                }
-                "pumping_log" => {
-                    if let Some(i) = counted {
-                        days[i].pumping.count += 1;
-                        days[i].pumping.ml += item.int("totalMl").unwrap_or(0);
-                    }
-                }
-                "solids_log" => {
-                    if let Some(i) = counted {
-                        days[i].solids.count += 1;
-                    }
-                }
-                "activity_log" => {
-                    if let Some(i) = counted {
-                        days[i].activities.count += 1;
-                    }
-                    for (a, b, _) in &spans {
-                        split(*a, *b, &mut |i, t| ms[i].activity += t);
-                    }
-                }
-                "medication_log" => {
-                    if let Some(i) = counted {
-                        days[i].medications.count += 1;
-                    }
-                }
-                _ => {}
-            }
-            if kind.has_timer() && matches!(item.str("timerState"), Some("running" | "paused")) {
-                let id = item.str("id").unwrap_or_default().to_owned();
-                running.push((
-                    item.started_at,
-                    id,
-                    RunningTimer {
-                        entity: kind.name(),
-                        entry: Value::Object(item.json.clone()),
-                    },
-                ));
             }
         }
         // The latest entry of the kind, on any date.

@@ -397,7 +397,41 @@ async fn bad_queries_and_strangers(backend: Backend) {
     assert_eq!(r.status, 404);
 }
 
+/// A range is read in pages of 2,000 rows: a day with 2,100 nappies counts
+/// every one of them.
+async fn a_busy_day_is_read_in_pages(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let client = Uuid::new_v4();
+    let mut mid = 0;
+    for n in [1000, 1000, 100] {
+        let batch = (0..n)
+            .map(|i| {
+                mid += 1;
+                let t = format!(
+                    "2026-11-20T{:02}:{:02}:{:02}.000Z",
+                    i % 24,
+                    (i / 24) % 60,
+                    i % 60
+                );
+                create(
+                    mid,
+                    "nappy_log",
+                    json!({"id": Uuid::new_v4(), "babyId": baby, "startedAt": t, "type": "wee"}),
+                )
+            })
+            .collect();
+        assert_all_applied(&push(&app, &alice, client, batch).await);
+    }
+    let r = summary(&app, &alice, &baby, "from=2026-11-20&to=2026-11-20").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["days"][0]["nappies"],
+        json!({"count": 2100, "wet": 2100, "dirty": 0})
+    );
+}
+
 both!(
+    a_busy_day_is_read_in_pages,
     days_follow_the_time_zone,
     a_day_adds_up,
     medication_doses,
