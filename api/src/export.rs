@@ -177,8 +177,14 @@ async fn json(
 ) -> Result<(), Sent> {
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
-        txn.execute_unprepared("SET LOCAL DateStyle = 'ISO, YMD'")
-            .await?;
+        // Each page an ordered walk of the (baby_id, version) index that
+        // stops after its rows, whatever the planner believes of the table
+        // (it may never have been analyzed), as pull does.
+        txn.execute_unprepared(
+            "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL enable_bitmapscan = off; \
+             SET LOCAL enable_sort = off; SET LOCAL jit = off",
+        )
+        .await?;
     }
     let mut buf = Vec::with_capacity(256 * 1024);
     buf.extend_from_slice(b"{\"format\":\"babysync-export\",\"formatVersion\":1,\"exportedAt\":");

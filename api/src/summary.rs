@@ -428,6 +428,16 @@ pub async fn summarize(
     range: &Range,
     as_of: DateTime<Utc>,
 ) -> Result<Summary, ApiError> {
+    if sea_orm::ConnectionTrait::get_database_backend(txn) == sea_orm::DbBackend::Postgres {
+        // Walks of the (baby_id, started_at) index that stop after what
+        // they need, whatever the planner believes of the tables (they may
+        // never have been analyzed), as pull does.
+        sea_orm::ConnectionTrait::execute_unprepared(
+            txn,
+            "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off",
+        )
+        .await?;
+    }
     let dates: Vec<NaiveDate> = range.dates().collect();
     let bounds: Vec<DateTime<Utc>> = dates
         .iter()
