@@ -15,12 +15,20 @@
 # push again after HISTORY entries were added to the log tables (another
 # baby's, written with SQL), to show that a push's cost does not grow with them.
 #
+# SUITE=history runs issue 21's benchmarks instead (summaries, export and
+# import of a baby with five years of history: scripts/bench-history.sh);
+# SUITE=push only the above; SUITE=all (the default) both.
+#
+#   SUITE=history scripts/bench.sh        # H_ENTRIES=100000 EXPORT_ENTRIES=1000000 SUMMARY_REQUESTS=200
+#
 # Needs PostgreSQL at TEST_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres), psql, pgbench, curl, python3.
 # Servers listen on 127.0.0.1 only and are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SUITE=${SUITE:-all}
+case "$SUITE" in push|history|all) ;; *) echo "SUITE must be push, history or all" >&2; exit 2 ;; esac
 U=${U:-8} C=${C:-8} B=${B:-50} T=${T:-20}
 PULL_ENTRIES=${PULL_ENTRIES:-100000}
 HISTORY=${HISTORY:-5000000}
@@ -36,9 +44,12 @@ OUT=${BENCH_OUT:-$work}
 mkdir -p "$OUT"
 server=""
 pgdb=""
+pgdbs="" # more databases to drop on exit
 cleanup() {
   [ -n "$server" ] && { kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
-  [ -n "$pgdb" ] && psql "$ADMIN" -qc "DROP DATABASE IF EXISTS \"$pgdb\" WITH (FORCE)" >/dev/null 2>&1 || true
+  for db in $pgdb $pgdbs; do
+    psql "$ADMIN" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -90,11 +101,19 @@ measured() {
   local sampler=$!
   local status=0
   wait "$gen" || status=$?
+  # The sampler stops by itself once it sees the mark (it may have started
+  # after a very short load): give it a second before stopping it.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$sampler" 2>/dev/null || break; sleep 0.1; done
   kill -TERM "$sampler" 2>/dev/null || true; wait "$sampler" || true
   grep -v '^REPORT ' "$OUT/$label.out" || true
   grep '^REPORT ' "$OUT/$label.out" | sed 's/^REPORT //' > "$OUT/$label.json" || true
   return $status
 }
+
+if [ "$SUITE" = history ]; then
+  . scripts/bench-history.sh
+  exit 0
+fi
 
 echo "== PostgreSQL: fresh database, migrate, restart on the up-to-date database"
 pgdb="bs_bench_$$"
@@ -224,3 +243,6 @@ json.dump({"pg_push": pg, "pg_push_half": pgh, "pg_pull": pgp, "pgbench": pb, "p
           open(os.path.join(out, "results.json"), "w"), indent=1)
 PY
 echo "results: $OUT/results.json"
+if [ "$SUITE" = all ]; then
+  . scripts/bench-history.sh
+fi

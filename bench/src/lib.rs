@@ -10,6 +10,8 @@
 //!   sync in pages of `page`.
 //! - **pull-memory**: seeds one baby with entries of long notes, then reads
 //!   the server's peak RSS over repeated first pages against the page's size.
+//! - **history-seed**, **summary**, **export**, **import**: a baby with years
+//!   of history, its summaries, its export and its import (see [`history`]).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -26,6 +28,7 @@ use uuid::Uuid;
 
 pub mod client;
 pub mod events;
+pub mod history;
 
 use client::Client;
 

@@ -1,4 +1,4 @@
-//! `babysync-bench push|pull`: see the `bench` library. Prints a human
+//! `babysync-bench push|pull|…`: see the `bench` library. Prints a human
 //! summary, then one line `REPORT {json}` for scripts.
 
 use std::time::Duration;
@@ -62,6 +62,65 @@ enum Mode {
         #[arg(long, default_value_t = 5)]
         pulls: u32,
         /// The server's pid, to read its memory.
+        #[arg(long)]
+        server_pid: u32,
+    },
+    /// Seed a baby with years of history through push (issue 21).
+    HistorySeed {
+        /// The owner (token subject).
+        #[arg(long, default_value = "bench-history")]
+        user: String,
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        /// Clients pushing at once, each a stretch of whole days.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Time summaries of one baby, their ranges spread over its history.
+    Summary {
+        #[arg(long, default_value = "bench-history")]
+        user: String,
+        #[arg(long)]
+        baby: String,
+        /// The history's first and last dates (YYYY-MM-DD).
+        #[arg(long)]
+        first: chrono::NaiveDate,
+        #[arg(long)]
+        last: chrono::NaiveDate,
+        /// Dates per summary (1..92).
+        #[arg(long, default_value_t = 92)]
+        days: i64,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Requests sent first and not counted.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        #[arg(long, default_value = "Europe/London")]
+        tz: String,
+    },
+    /// Time one JSON export, reading the server's memory throughout.
+    Export {
+        #[arg(long, default_value = "bench-history")]
+        user: String,
+        #[arg(long)]
+        baby: String,
+        #[arg(long)]
+        server_pid: u32,
+        /// Write the document to this file too.
+        #[arg(long)]
+        save: Option<String>,
+        /// Fail unless the document holds this many entries.
+        #[arg(long)]
+        expect: Option<u64>,
+    },
+    /// Time the import of an export document, reading the server's memory.
+    Import {
+        #[arg(long, default_value = "bench-importer")]
+        user: String,
+        #[arg(long)]
+        file: String,
         #[arg(long)]
         server_pid: u32,
     },
@@ -175,6 +234,115 @@ async fn main() {
                     r.complete
                 );
                 let ok = r.complete;
+                (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
+        Mode::HistorySeed {
+            user,
+            entries,
+            clients,
+            batch,
+        } => match bench::history::run_seed(&target, &user, entries, clients, batch).await {
+            Ok(r) => {
+                println!(
+                    "history: {} entries over {} days ({} to {}) pushed in {:.1} s, {:.0} entries/s, {} rejected; by kind {:?}",
+                    r.entries,
+                    r.days,
+                    r.first_date,
+                    r.last_date,
+                    r.seed_seconds,
+                    r.entries_per_sec,
+                    r.rejected,
+                    r.by_kind
+                );
+                let ok = r.rejected == 0;
+                (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
+        Mode::Summary {
+            user,
+            baby,
+            first,
+            last,
+            days,
+            requests,
+            warmup,
+            tz,
+        } => match bench::history::run_summary(
+            &target, &user, &baby, first, last, days, requests, warmup, &tz,
+        )
+        .await
+        {
+            Ok(r) => {
+                println!(
+                    "summary of {} days in {}: {} requests, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} errors; per fifth of the history (p50, p99): {:?}; {:.0} entries counted, {:.0} bytes an answer",
+                    r.days,
+                    r.tz,
+                    r.requests,
+                    r.p50_ms,
+                    r.p90_ms,
+                    r.p99_ms,
+                    r.max_ms,
+                    r.errors,
+                    r.by_fifth,
+                    r.mean_counted,
+                    r.response_bytes_mean
+                );
+                let ok = r.errors == 0;
+                (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
+        Mode::Export {
+            user,
+            baby,
+            server_pid,
+            save,
+            expect,
+        } => match bench::history::run_export(&target, &user, &baby, server_pid, save.as_deref())
+            .await
+        {
+            Ok(r) => {
+                println!(
+                    "export: {} entries, {} bytes in {:.2} s (first byte {:.0} ms): {:.0} entries/s, {:.1} MiB/s; server RSS {:.1} MiB before, at most {:.1} MiB in {} samples, peak {:.1} MiB; complete: {}",
+                    r.entries,
+                    r.bytes,
+                    r.seconds,
+                    r.first_byte_ms,
+                    r.entries_per_sec,
+                    r.mib_per_sec,
+                    r.rss_before_mib,
+                    r.rss_max_sampled_mib,
+                    r.rss_samples,
+                    r.rss_peak_mib,
+                    r.complete
+                );
+                let ok = r.complete && expect.is_none_or(|n| n == r.entries);
+                (serde_json::to_string(&r).unwrap(), ok)
+            }
+            Err(e) => (format!("{{\"error\": {:?}}}", e), false),
+        },
+        Mode::Import {
+            user,
+            file,
+            server_pid,
+        } => match bench::history::run_import(&target, &user, &file, server_pid).await {
+            Ok(r) => {
+                println!(
+                    "import: {} entries ({} bytes) in {:.2} s, {:.0} entries/s, answer {}; server RSS {:.1} MiB before, peak {:.1} MiB ({:.2} x the body; {:.2} x above before)",
+                    r.imported,
+                    r.body_bytes,
+                    r.seconds,
+                    r.entries_per_sec,
+                    r.status,
+                    r.rss_before_mib,
+                    r.rss_peak_mib,
+                    r.peak_per_body,
+                    r.extra_per_body
+                );
+                let ok = r.imported > 0;
                 (serde_json::to_string(&r).unwrap(), ok)
             }
             Err(e) => (format!("{{\"error\": {:?}}}", e), false),
