@@ -46,19 +46,22 @@ pub async fn create(
                 .to_owned(),
         )
         .await?;
-    manager.create_index(started_index(name)).await
+    started_index(manager, name).await
 }
 
-/// The `(baby_id, started_at)` index of the log table `name` (summaries
-/// read by time), unless it exists.
-pub fn started_index(name: &str) -> IndexCreateStatement {
-    Index::create()
-        .if_not_exists()
-        .name(format!("idx_{name}_baby_started"))
-        .table(Alias::new(name))
-        .col(Alias::new("baby_id"))
-        .col(Alias::new("started_at"))
-        .to_owned()
+/// Creates the `(baby_id, started_at)` index of the log table `name`, of
+/// the entries that are not archived (what summaries and CSV exports read),
+/// unless it exists. Partial: a pull's read of a baby's versions cannot
+/// take it for its `(baby_id, version)` index on tables never analyzed.
+pub async fn started_index(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "CREATE INDEX IF NOT EXISTS \"idx_{name}_baby_started\" ON \"{name}\" \
+             (\"baby_id\", \"started_at\") WHERE \"archived_at\" IS NULL"
+        ))
+        .await
+        .map(|_| ())
 }
 
 /// Drops the log table `name`.

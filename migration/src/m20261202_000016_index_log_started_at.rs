@@ -5,7 +5,8 @@ use crate::log_table;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// Every log table's `(baby_id, started_at)` index: a summary reads a
+/// Every log table's `(baby_id, started_at)` index of entries not archived
+/// (see `log_table::started_index`): a summary reads a
 /// baby's entries by their time (a range of dates, the latest one), at a
 /// cost that grows with what it reads, not with the baby's history. Tables
 /// made with `log_table::create` have it already (on a new database).
@@ -26,9 +27,7 @@ const TABLES: [&str; 10] = [
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in TABLES {
-            manager
-                .create_index(log_table::started_index(table))
-                .await?;
+            log_table::started_index(manager, table).await?;
         }
         Ok(())
     }
