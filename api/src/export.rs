@@ -12,12 +12,12 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat};
 use chrono_tz::Tz;
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend,
     prelude::Uuid,
-    sea_query::{Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query},
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -259,39 +259,10 @@ async fn csv(
     let mut buf = Vec::with_capacity(128 * 1024);
     buf.extend_from_slice(columns.join(",").as_bytes());
     buf.extend_from_slice(b"\r\n");
-    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
-    loop {
-        let mut query = Query::select()
-            .column(Asterisk)
-            .from(Alias::new(kind.name()))
-            .and_where(Expr::col(Alias::new("baby_id")).eq(baby))
-            .and_where(Expr::col(Alias::new("archived_at")).is_null())
-            .order_by(Alias::new("started_at"), Order::Asc)
-            .order_by(Alias::new("id"), Order::Asc)
-            .limit(PAGE_ROWS)
-            .to_owned();
-        if let Some((t, id)) = after {
-            query.cond_where(
-                Condition::any()
-                    .add(Expr::col(Alias::new("started_at")).gt(t))
-                    .add(
-                        Condition::all()
-                            .add(Expr::col(Alias::new("started_at")).eq(t))
-                            .add(Expr::col(Alias::new("id")).gt(id)),
-                    ),
-            );
-        }
-        let records = kind.fetch(txn, &query).await?;
-        let n = records.len() as u64;
-        for r in records {
-            let entry = r.to_json();
-            if let Some(t) = entry
-                .get("startedAt")
-                .and_then(Value::as_str)
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            {
-                after = Some((t.with_timezone(&Utc), r.id));
-            }
+    let mut pages = crate::summary::Pages::new(kind, crate::summary::rows(kind, baby));
+    while let Some(page) = pages.next(txn).await? {
+        for item in page {
+            let entry = &item.json;
             for (i, c) in columns.iter().enumerate() {
                 if i > 0 {
                     buf.push(b',');
@@ -305,10 +276,8 @@ async fn csv(
             }
         }
         send(tx, &mut buf).await?;
-        if n < PAGE_ROWS {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// The kind's CSV header: the common fields, the kind's own, then the

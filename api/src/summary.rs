@@ -288,8 +288,8 @@ pub struct Baby {
 }
 
 /// An entry's wire form, with its times read.
-struct Item {
-    json: Map<String, Value>,
+pub(crate) struct Item {
+    pub(crate) json: Map<String, Value>,
     started_at: DateTime<Utc>,
 }
 
@@ -345,7 +345,7 @@ fn minutes(ms: i64) -> i64 {
 }
 
 /// A kind's rows of `baby` that are not archived, as `SELECT *`.
-fn rows(kind: Kind, baby: Uuid) -> SelectStatement {
+pub(crate) fn rows(kind: Kind, baby: Uuid) -> SelectStatement {
     Query::select()
         .column(Asterisk)
         .from(Alias::new(kind.name()))
@@ -358,8 +358,9 @@ fn rows(kind: Kind, baby: Uuid) -> SelectStatement {
 /// days and its running timers, whatever the range holds.
 const PAGE_ROWS: u64 = 2000;
 
-/// A query's rows a page at a time, by `started_at` then `id`.
-struct Pages {
+/// A query's rows a page at a time, by `started_at` then `id` (the
+/// summary's reads and the CSV export).
+pub(crate) struct Pages {
     kind: Kind,
     base: SelectStatement,
     after: Option<(DateTime<Utc>, Uuid)>,
@@ -367,7 +368,7 @@ struct Pages {
 }
 
 impl Pages {
-    fn new(kind: Kind, base: SelectStatement) -> Self {
+    pub(crate) fn new(kind: Kind, base: SelectStatement) -> Self {
         Pages {
             kind,
             base,
@@ -376,7 +377,10 @@ impl Pages {
         }
     }
 
-    async fn next(&mut self, txn: &DatabaseTransaction) -> Result<Option<Vec<Item>>, ApiError> {
+    pub(crate) async fn next(
+        &mut self,
+        txn: &DatabaseTransaction,
+    ) -> Result<Option<Vec<Item>>, ApiError> {
         if self.done {
             return Ok(None);
         }
