@@ -145,35 +145,23 @@ pub async fn create(
     }
     crate::access::check_baby_room(&txn, user, max_babies).await?;
     let t = now();
-    let inserted = babies::Entity::insert(babies::ActiveModel {
-        id: Set(id),
-        name: Set(name),
-        birth_date: Set(birth_date),
-        gender: Set(new.gender),
-        change_counter: Set(0),
-        created_at: Set(t),
-        updated_at: Set(t),
-        archived_at: Set(None),
-    })
-    .on_conflict_do_nothing()
-    .exec_without_returning(&txn)
-    .await?;
-    if matches!(inserted, sea_orm::TryInsertResult::Conflicted) || inserted_rows(&inserted) == 0 {
+    let baby = babies::Model {
+        id,
+        name,
+        birth_date,
+        gender: new.gender,
+        change_counter: 0,
+        created_at: t,
+        updated_at: t,
+        archived_at: None,
+    };
+    if !insert_owned(&txn, &baby, user).await? {
         // Lost a race with a create of the same id: answer as a retry would.
         return existing_for(&txn, user, id)
             .await?
             .map(|b| (b, false))
             .ok_or_else(|| ApiError::Conflict("that baby id is already in use".into()));
     }
-    baby_access::Entity::insert(baby_access::ActiveModel {
-        baby_id: Set(id),
-        user_id: Set(user.to_owned()),
-        access_level: Set(Level::Owner),
-        created_at: Set(t),
-        updated_at: Set(t),
-    })
-    .exec_without_returning(&txn)
-    .await?;
     let model = babies::Entity::find_by_id(id)
         .one(&txn)
         .await?
@@ -183,6 +171,33 @@ pub async fn create(
         .commit(txn, &[Change::new([user.to_owned()], [id])])
         .await?;
     Ok((BabyView::new(&model, Level::Owner), true))
+}
+
+/// Inserts `baby` (new) and makes `user` its owner; `false`, with nothing
+/// written, when its id was taken meanwhile (a concurrent create or
+/// import).
+pub(crate) async fn insert_owned<C: ConnectionTrait>(
+    db: &C,
+    baby: &babies::Model,
+    user: &str,
+) -> Result<bool, ApiError> {
+    let inserted = babies::Entity::insert(babies::ActiveModel::from(baby.clone()))
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    if matches!(inserted, sea_orm::TryInsertResult::Conflicted) || inserted_rows(&inserted) == 0 {
+        return Ok(false);
+    }
+    baby_access::Entity::insert(baby_access::ActiveModel {
+        baby_id: Set(baby.id),
+        user_id: Set(user.to_owned()),
+        access_level: Set(Level::Owner),
+        created_at: Set(baby.created_at),
+        updated_at: Set(baby.created_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(true)
 }
 
 fn inserted_rows(r: &sea_orm::TryInsertResult<u64>) -> u64 {

@@ -14,7 +14,6 @@ use std::{
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{babies, baby_access, enums::Gender};
 use sea_orm::{
-    ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     prelude::Uuid,
     sea_query::{Alias, Expr, Query},
@@ -472,27 +471,12 @@ async fn claim_baby(
         updated_at: now,
         archived_at: None,
     };
-    babies::Entity::insert(babies::ActiveModel {
-        id: Set(model.id),
-        name: Set(model.name.clone()),
-        birth_date: Set(model.birth_date),
-        gender: Set(model.gender),
-        change_counter: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        archived_at: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    baby_access::Entity::insert(baby_access::ActiveModel {
-        baby_id: Set(baby.id),
-        user_id: Set(user.to_owned()),
-        access_level: Set(Level::Owner),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    if !crate::babies::insert_owned(txn, &model, user).await? {
+        // A concurrent create or import took the id.
+        return Err(ApiError::Conflict(
+            "a baby with this id exists and the caller does not own it".into(),
+        ));
+    }
     Ok((
         BabyView::new(&model, Level::Owner),
         true,
