@@ -256,6 +256,7 @@ async fn csv(
             .collect();
         columns.iter().map(|c| stamped.contains(c)).collect()
     };
+    crate::summary::read_settings(txn).await?;
     let mut buf = Vec::with_capacity(128 * 1024);
     buf.extend_from_slice(columns.join(",").as_bytes());
     buf.extend_from_slice(b"\r\n");

@@ -16,10 +16,13 @@ use std::{
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use entity::enums::Gender;
+use migration::log_table;
 use sea_orm::{
-    DatabaseTransaction,
+    DatabaseTransaction, DbBackend,
     prelude::Uuid,
-    sea_query::{Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement},
+    sea_query::{
+        Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
+    },
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -291,15 +294,40 @@ pub struct Baby {
 pub(crate) struct Item {
     pub(crate) json: Map<String, Value>,
     started_at: DateTime<Utc>,
+    id: Uuid,
 }
 
 impl Item {
-    fn of(json: Value) -> Option<Item> {
-        let Value::Object(json) = json else {
-            return None;
-        };
+    fn of(json: Map<String, Value>) -> Option<Item> {
         let started_at = time(json.get("startedAt"))?;
-        Some(Item { json, started_at })
+        let id = json
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())?;
+        Some(Item {
+            json,
+            started_at,
+            id,
+        })
+    }
+
+    /// The entry of `kind` from its row text (see `RowFormat`).
+    fn read(kind: Kind, backend: DbBackend, text: &str) -> Result<Item, ApiError> {
+        let (_, format) = kind.row_text(backend)?;
+        let mut json = Vec::with_capacity(text.len() + text.len() / 2);
+        let unreadable = |e: &dyn std::fmt::Display| {
+            tracing::error!(kind = kind.name(), error = %e, "a stored entry the model cannot read");
+            ApiError::Internal
+        };
+        format
+            .write_json(text, &mut json)
+            .map_err(|e| unreadable(&e))?;
+        let map = serde_json::from_slice(&json).map_err(|e| unreadable(&e))?;
+        Item::of(map).ok_or_else(|| unreadable(&"no startedAt or id"))
+    }
+
+    fn key(&self) -> (DateTime<Utc>, Uuid) {
+        (self.started_at, self.id)
     }
     fn str(&self, key: &str) -> Option<&str> {
         self.json.get(key).and_then(Value::as_str)
@@ -358,8 +386,50 @@ pub(crate) fn rows(kind: Kind, baby: Uuid) -> SelectStatement {
 /// days and its running timers, whatever the range holds.
 const PAGE_ROWS: u64 = 2000;
 
+/// `query` (rows of a kind) ordered by `started_at` then `id`, up or down.
+fn ordered(mut query: SelectStatement, order: Order) -> SelectStatement {
+    query
+        .order_by(Alias::new("started_at"), order.clone())
+        .order_by(Alias::new("id"), order)
+        .to_owned()
+}
+
+/// `query` (rows of a kind, with their order and limit) selecting each
+/// row's text (see `RowFormat`) as `r`.
+fn as_texts(
+    kind: Kind,
+    backend: DbBackend,
+    mut query: SelectStatement,
+) -> Result<SelectStatement, ApiError> {
+    let (row_sql, _) = kind.row_text(backend)?;
+    query.clear_selects();
+    Ok(query
+        .expr_as(Expr::cust(row_sql), Alias::new("r"))
+        .to_owned())
+}
+
+/// The settings a summary's (or CSV export's) reads need on PostgreSQL:
+/// the ISO timestamps of row texts, and walks of the `(baby_id,
+/// started_at)` index that stop after what they need, whatever the
+/// planner believes of the tables (they may never have been analyzed), as
+/// pull does. The plan is the prepared statement's generic one, made once
+/// per connection: the summary's statement has some forty branches, and
+/// planning them for each request took longer than running them.
+pub(crate) async fn read_settings(txn: &DatabaseTransaction) -> Result<(), ApiError> {
+    if sea_orm::ConnectionTrait::get_database_backend(txn) == DbBackend::Postgres {
+        sea_orm::ConnectionTrait::execute_unprepared(
+            txn,
+            "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL enable_bitmapscan = off; \
+             SET LOCAL enable_sort = off; SET LOCAL jit = off; \
+             SET LOCAL plan_cache_mode = force_generic_plan",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// A query's rows a page at a time, by `started_at` then `id` (the
-/// summary's reads and the CSV export).
+/// summary's reads and the CSV export; see [`read_settings`]).
 pub(crate) struct Pages {
     kind: Kind,
     base: SelectStatement,
@@ -377,6 +447,14 @@ impl Pages {
         }
     }
 
+    /// The rows after `key` (by `started_at`, then `id`).
+    fn after(kind: Kind, base: SelectStatement, key: (DateTime<Utc>, Uuid)) -> Self {
+        Pages {
+            after: Some(key),
+            ..Pages::new(kind, base)
+        }
+    }
+
     pub(crate) async fn next(
         &mut self,
         txn: &DatabaseTransaction,
@@ -384,6 +462,7 @@ impl Pages {
         if self.done {
             return Ok(None);
         }
+        let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
         let mut q = self.base.clone();
         if let Some((t, id)) = self.after {
             q.cond_where(
@@ -396,345 +475,546 @@ impl Pages {
                     ),
             );
         }
-        q.order_by(Alias::new("started_at"), Order::Asc)
-            .order_by(Alias::new("id"), Order::Asc)
-            .limit(PAGE_ROWS);
-        let records = self.kind.fetch(txn, &q).await?;
-        self.done = (records.len() as u64) < PAGE_ROWS;
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            let id = r.id;
-            if let Some(item) = Item::of(r.to_json()) {
-                self.after = Some((item.started_at, id));
-                out.push(item);
-            }
+        let q = as_texts(
+            self.kind,
+            backend,
+            ordered(q, Order::Asc).limit(PAGE_ROWS).to_owned(),
+        )?;
+        let rows = sea_orm::ConnectionTrait::query_all_raw(txn, backend.build(&q)).await?;
+        self.done = (rows.len() as u64) < PAGE_ROWS;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let text: String = row.try_get("", "r")?;
+            let item = Item::read(self.kind, backend, &text)?;
+            self.after = Some(item.key());
+            out.push(item);
         }
         Ok(Some(out))
     }
 }
 
-async fn items(
-    txn: &DatabaseTransaction,
-    kind: Kind,
-    query: &SelectStatement,
-) -> Result<Vec<Item>, ApiError> {
-    let records = kind.fetch(txn, query).await?;
-    Ok(records
-        .into_iter()
-        .filter_map(|r| Item::of(r.to_json()))
-        .collect())
+/// What a summary adds up, day by day.
+struct Tally {
+    /// Local midnights: day `i` is `bounds[i]..bounds[i + 1]`.
+    bounds: Vec<DateTime<Utc>>,
+    days: Vec<Day>,
+    ms: Vec<Millis>,
+    as_of: DateTime<Utc>,
 }
 
-/// The summary of `baby` over `range`, as of `as_of`.
+impl Tally {
+    fn new(range: &Range, as_of: DateTime<Utc>) -> Tally {
+        let dates: Vec<NaiveDate> = range.dates().collect();
+        let bounds = dates
+            .iter()
+            .map(|d| range.midnight(*d))
+            .chain(std::iter::once(
+                range.midnight(range.to + Duration::days(1)),
+            ))
+            .collect();
+        Tally {
+            bounds,
+            ms: dates.iter().map(|_| Millis::default()).collect(),
+            days: dates
+                .into_iter()
+                .map(|date| Day {
+                    date,
+                    feeds: Feeds::default(),
+                    sleep: Sleep::default(),
+                    nappies: Nappies::default(),
+                    pumping: Pumping::default(),
+                    solids: Count::default(),
+                    activities: Timed::default(),
+                    medications: Count::default(),
+                })
+                .collect(),
+            as_of,
+        }
+    }
+
+    fn start(&self) -> DateTime<Utc> {
+        self.bounds[0]
+    }
+
+    fn end(&self) -> DateTime<Utc> {
+        self.bounds[self.bounds.len() - 1]
+    }
+
+    /// The day `t` falls on, if within the range.
+    fn day_of(&self, t: DateTime<Utc>) -> Option<usize> {
+        if t < self.start() || t >= self.end() {
+            return None;
+        }
+        Some(self.bounds.partition_point(|b| *b <= t) - 1)
+    }
+
+    /// Adds the milliseconds of `from..to` to each day it covers.
+    fn split(
+        bounds: &[DateTime<Utc>],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        mut add: impl FnMut(usize, i64),
+    ) {
+        let first = bounds.partition_point(|b| *b <= from).saturating_sub(1);
+        for (i, w) in bounds.windows(2).enumerate().skip(first) {
+            if w[0] >= to {
+                break;
+            }
+            let (a, b) = (max(from, w[0]), min(to, w[1]));
+            if b > a {
+                add(i, (b - a).num_milliseconds());
+            }
+        }
+    }
+
+    /// Counts `item` of `kind` on the day it starts and its time on the
+    /// days it covers.
+    fn add(&mut self, kind: Kind, item: &Item) {
+        let counted = self.day_of(item.started_at);
+        let spans = item.spans(self.as_of);
+        let (bounds, days, ms) = (&self.bounds, &mut self.days, &mut self.ms);
+        match kind.name() {
+            "feed_log" => {
+                let bottle = item.str("method") == Some("bottle");
+                if let Some(i) = counted {
+                    days[i].feeds.count += 1;
+                    if bottle {
+                        days[i].feeds.bottle_ml += item.int("amountMl").unwrap_or(0);
+                    }
+                }
+                if !bottle {
+                    for (a, b, side) in &spans {
+                        Tally::split(bounds, *a, *b, |i, t| {
+                            ms[i].breast += t;
+                            match side.as_deref() {
+                                Some("left") => ms[i].left += t,
+                                Some("right") => ms[i].right += t,
+                                _ => {}
+                            }
+                        });
+                    }
+                }
+            }
+            "sleep_log" => {
+                if let Some(i) = counted {
+                    let whole: i64 = spans
+                        .iter()
+                        .map(|(a, b, _)| max((*b - *a).num_milliseconds(), 0))
+                        .sum();
+                    days[i].sleep.count += 1;
+                    days[i].sleep.longest_minutes =
+                        max(days[i].sleep.longest_minutes, minutes(whole));
+                }
+                for (a, b, _) in &spans {
+                    Tally::split(bounds, *a, *b, |i, t| ms[i].sleep += t);
+                }
+            }
+            "nappy_log" => {
+                if let Some(i) = counted {
+                    let n = &mut days[i].nappies;
+                    n.count += 1;
+                    let t = item.str("type");
+                    n.wet += u32::from(matches!(t, Some("wee" | "mixed")));
+                    n.dirty += u32::from(matches!(t, Some("poo" | "mixed")));
+                }
+            }
+            "pumping_log" => {
+                if let Some(i) = counted {
+                    days[i].pumping.count += 1;
+                    days[i].pumping.ml += item.int("totalMl").unwrap_or(0);
+                }
+            }
+            "solids_log" => {
+                if let Some(i) = counted {
+                    days[i].solids.count += 1;
+                }
+            }
+            "activity_log" => {
+                if let Some(i) = counted {
+                    days[i].activities.count += 1;
+                }
+                for (a, b, _) in &spans {
+                    Tally::split(bounds, *a, *b, |i, t| ms[i].activity += t);
+                }
+            }
+            "medication_log" => {
+                if let Some(i) = counted {
+                    days[i].medications.count += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn days(mut self) -> Vec<Day> {
+        for (day, m) in self.days.iter_mut().zip(&self.ms) {
+            day.feeds.breast_minutes = minutes(m.breast);
+            day.feeds.breast_left_minutes = minutes(m.left);
+            day.feeds.breast_right_minutes = minutes(m.right);
+            day.sleep.minutes = minutes(m.sleep);
+            day.activities.minutes = minutes(m.activity);
+        }
+        self.days
+    }
+}
+
+/// Where a row stands in a kind's order: `started_at`, then `id`.
+type Key = (DateTime<Utc>, Uuid);
+
+/// What a branch of the summary's statement reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// A kind's first page of entries that start in the range or up to 48
+    /// hours before it.
+    Range,
+    /// A lasting kind's timers in progress, and its entries of more than 24
+    /// hours that began before the lookback and end in the range.
+    Extra,
+    /// A kind's latest entry.
+    Latest,
+    /// The first page of 30 days of doses.
+    Doses,
+    /// The latest measurement of a growth indicator.
+    Growth(Indicator),
+}
+
+const PARTS: [Part; 7] = [
+    Part::Range,
+    Part::Extra,
+    Part::Latest,
+    Part::Doses,
+    Part::Growth(Indicator::Weight),
+    Part::Growth(Indicator::Length),
+    Part::Growth(Indicator::HeadCircumference),
+];
+
+/// `query` (rows of the `k`th kind, with order and limit) as a branch of
+/// the summary's one statement: `k`, `p` (the part) and each row's text.
+fn branch(
+    backend: DbBackend,
+    k: usize,
+    part: Part,
+    query: SelectStatement,
+) -> Result<SelectStatement, ApiError> {
+    let kind = *KINDS.get(k).ok_or(ApiError::Internal)?;
+    let p = PARTS
+        .iter()
+        .position(|x| *x == part)
+        .ok_or(ApiError::Internal)?;
+    let mut inner = as_texts(kind, backend, query)?;
+    inner
+        .expr_as(Expr::cust(k.to_string()), Alias::new("k"))
+        .expr_as(Expr::cust(p.to_string()), Alias::new("p"));
+    // A subquery, so that its order and limit stay its own (SQLite takes
+    // neither in a compound's members).
+    Ok(Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new(format!("b{k}_{p}")))
+        .to_owned())
+}
+
+/// The summary of `baby` over `range`, as of `as_of`, in one statement
+/// when no kind has more than a page in the range (see [`Part`]).
+///
+/// Each kind's entries that start in the range or up to 48 hours before it
+/// are read by `started_at`; of a lasting kind, the timers in progress and
+/// the entries of more than 24 hours that began earlier and end in the
+/// range are read through their own small partial indexes
+/// (`log_table::lasting_indexes`). No entry that starts more than 48 hours
+/// before the range and is not one of those can reach into it: a finished
+/// entry's time is its segments within `startedAt..endedAt`, or at most
+/// 2880 minutes of `durationMinutes`.
 pub async fn summarize(
     txn: &DatabaseTransaction,
     baby: &Baby,
     range: &Range,
     as_of: DateTime<Utc>,
 ) -> Result<Summary, ApiError> {
-    if sea_orm::ConnectionTrait::get_database_backend(txn) == sea_orm::DbBackend::Postgres {
-        // Walks of the (baby_id, started_at) index that stop after what
-        // they need, whatever the planner believes of the tables (they may
-        // never have been analyzed), as pull does.
-        sea_orm::ConnectionTrait::execute_unprepared(
-            txn,
-            "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off",
-        )
-        .await?;
-    }
-    let dates: Vec<NaiveDate> = range.dates().collect();
-    let bounds: Vec<DateTime<Utc>> = dates
-        .iter()
-        .map(|d| range.midnight(*d))
-        .chain(std::iter::once(
-            range.midnight(range.to + Duration::days(1)),
-        ))
-        .collect();
-    let (start, end) = (bounds[0], bounds[bounds.len() - 1]);
-    let day_of = |t: DateTime<Utc>| -> Option<usize> {
-        if t < start || t >= end {
-            return None;
-        }
-        Some(bounds.partition_point(|b| *b <= t) - 1)
-    };
-    let mut days: Vec<Day> = dates
-        .iter()
-        .map(|d| Day {
-            date: *d,
-            feeds: Feeds::default(),
-            sleep: Sleep::default(),
-            nappies: Nappies::default(),
-            pumping: Pumping::default(),
-            solids: Count::default(),
-            activities: Timed::default(),
-            medications: Count::default(),
-        })
-        .collect();
-    let mut ms: Vec<Millis> = dates.iter().map(|_| Millis::default()).collect();
-    // Adds a span's milliseconds to each day it covers.
-    let split = |from: DateTime<Utc>, to: DateTime<Utc>, add: &mut dyn FnMut(usize, i64)| {
-        for (i, w) in bounds.windows(2).enumerate() {
-            let (a, b) = (max(from, w[0]), min(to, w[1]));
-            if b > a {
-                add(i, (b - a).num_milliseconds());
-            }
-        }
-    };
-    let mut latest = Map::new();
-    let mut running: Vec<(DateTime<Utc>, String, RunningTimer)> = vec![];
-    for kind in KINDS.iter().copied().filter(|k| !k.is_timer_event()) {
-        // Entries that start in the range, or end in it.
-        let mut near = Condition::any()
-            .add(Expr::col(Alias::new("started_at")).gte(start - Duration::hours(LOOKBACK_HOURS)));
-        if kind.has_column("ended_at") {
-            near = near.add(Expr::col(Alias::new("ended_at")).gte(start));
-        }
-        if kind.has_timer() {
-            near = near.add(Expr::col(Alias::new("timer_state")).is_in(["running", "paused"]));
-        }
-        let query = rows(kind, baby.id)
+    let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
+    read_settings(txn).await?;
+    let mut tally = Tally::new(range, as_of);
+    let (start, end) = (tally.start(), tally.end());
+    let lookback = start - Duration::hours(LOOKBACK_HOURS);
+    let in_range = |kind: Kind| {
+        rows(kind, baby.id)
+            .and_where(Expr::col(Alias::new("started_at")).gte(lookback))
             .and_where(Expr::col(Alias::new("started_at")).lt(end))
-            .cond_where(near)
+            .to_owned()
+    };
+    let index = |name: &str| KINDS.iter().position(|k| k.name() == name);
+    let (med, growth_k) = (
+        index("medication_log").ok_or(ApiError::Internal)?,
+        index("growth_log").ok_or(ApiError::Internal)?,
+    );
+    let doses = rows(KINDS[med], baby.id)
+        .and_where(Expr::col(Alias::new("started_at")).gt(as_of - Duration::days(30)))
+        .and_where(Expr::col(Alias::new("started_at")).lte(as_of))
+        .to_owned();
+
+    let mut parts = vec![];
+    for (k, kind) in KINDS.iter().copied().enumerate() {
+        if kind.is_timer_event() {
+            continue;
+        }
+        let page = ordered(in_range(kind), Order::Asc)
+            .limit(PAGE_ROWS)
             .to_owned();
-        let mut pages = Pages::new(kind, query);
-        while let Some(page) = pages.next(txn).await? {
-            for item in page {
-                let counted = day_of(item.started_at);
-                let spans = item.spans(as_of);
-                let span_ms: i64 = spans
-                    .iter()
-                    .map(|(a, b, _)| max((*b - *a).num_milliseconds(), 0))
-                    .sum();
-                match kind.name() {
-                    "feed_log" => {
-                        let bottle = item.str("method") == Some("bottle");
-                        if let Some(i) = counted {
-                            days[i].feeds.count += 1;
-                            if bottle {
-                                days[i].feeds.bottle_ml += item.int("amountMl").unwrap_or(0);
-                            }
-                        }
-                        if !bottle {
-                            for (a, b, side) in &spans {
-                                split(*a, *b, &mut |i, t| {
-                                    ms[i].breast += t;
-                                    match side.as_deref() {
-                                        Some("left") => ms[i].left += t,
-                                        Some("right") => ms[i].right += t,
-                                        _ => {}
-                                    }
-                                });
-                            }
-                        }
-                    }
-                    "sleep_log" => {
-                        if let Some(i) = counted {
-                            days[i].sleep.count += 1;
-                            days[i].sleep.longest_minutes =
-                                max(days[i].sleep.longest_minutes, minutes(span_ms));
-                        }
-                        for (a, b, _) in &spans {
-                            split(*a, *b, &mut |i, t| ms[i].sleep += t);
-                        }
-                    }
-                    "nappy_log" => {
-                        if let Some(i) = counted {
-                            let n = &mut days[i].nappies;
-                            n.count += 1;
-                            let t = item.str("type");
-                            n.wet += u32::from(matches!(t, Some("wee" | "mixed")));
-                            n.dirty += u32::from(matches!(t, Some("poo" | "mixed")));
-                        }
-                    }
-                    "pumping_log" => {
-                        if let Some(i) = counted {
-                            days[i].pumping.count += 1;
-                            days[i].pumping.ml += item.int("totalMl").unwrap_or(0);
-                        }
-                    }
-                    "solids_log" => {
-                        if let Some(i) = counted {
-                            days[i].solids.count += 1;
-                        }
-                    }
-                    "activity_log" => {
-                        if let Some(i) = counted {
-                            days[i].activities.count += 1;
-                        }
-                        for (a, b, _) in &spans {
-                            split(*a, *b, &mut |i, t| ms[i].activity += t);
-                        }
-                    }
-                    "medication_log" => {
-                        if let Some(i) = counted {
-                            days[i].medications.count += 1;
-                        }
-                    }
-                    _ => {}
+        parts.push(branch(backend, k, Part::Range, page)?);
+        if kind.has_timer() {
+            let q = rows(kind, baby.id)
+                .and_where(Expr::cust(log_table::IN_PROGRESS))
+                .to_owned();
+            parts.push(branch(backend, k, Part::Extra, q)?);
+        }
+        if kind.has_column("ended_at") {
+            let q = rows(kind, baby.id)
+                .and_where(Expr::cust(log_table::long_sql(backend)))
+                .and_where(Expr::col(Alias::new("ended_at")).gte(start))
+                .and_where(Expr::col(Alias::new("started_at")).lt(lookback))
+                .to_owned();
+            parts.push(branch(backend, k, Part::Extra, q)?);
+        }
+        let last = ordered(rows(kind, baby.id), Order::Desc)
+            .limit(1)
+            .to_owned();
+        parts.push(branch(backend, k, Part::Latest, last)?);
+    }
+    let page = ordered(doses.clone(), Order::Asc)
+        .limit(PAGE_ROWS)
+        .to_owned();
+    parts.push(branch(backend, med, Part::Doses, page)?);
+    for ind in [
+        Indicator::Weight,
+        Indicator::Length,
+        Indicator::HeadCircumference,
+    ] {
+        let q = rows(KINDS[growth_k], baby.id)
+            .and_where(Expr::col(Alias::new(growth_column(ind).0)).is_not_null())
+            .to_owned();
+        let q = ordered(q, Order::Desc).limit(1).to_owned();
+        parts.push(branch(backend, growth_k, Part::Growth(ind), q)?);
+    }
+    let mut parts = parts.into_iter();
+    let mut query = parts.next().ok_or(ApiError::Internal)?;
+    for part in parts {
+        query.union(UnionType::All, part);
+    }
+
+    let mut latest = Map::new();
+    for kind in KINDS.iter().filter(|k| !k.is_timer_event()) {
+        latest.insert(kind.name().to_owned(), Value::Null);
+    }
+    let mut running: Vec<(DateTime<Utc>, Uuid, RunningTimer)> = vec![];
+    let mut medications = Doses::new(as_of);
+    let mut growth = GrowthSet {
+        weight: None,
+        length: None,
+        head_circumference: None,
+    };
+    // Per kind, how many of its range it read and where the page ended.
+    let mut pages: BTreeMap<(usize, bool), (u64, Key)> = BTreeMap::new();
+    let mut page_end = |k: usize, doses: bool, item: &Item| {
+        let e = pages.entry((k, doses)).or_insert((0, item.key()));
+        e.0 += 1;
+        e.1 = max(e.1, item.key());
+    };
+    let rows = sea_orm::ConnectionTrait::query_all_raw(txn, backend.build(&query)).await?;
+    for row in rows {
+        let k: i32 = row.try_get("", "k")?;
+        let p: i32 = row.try_get("", "p")?;
+        let text: String = row.try_get("", "r")?;
+        drop(row);
+        let k = usize::try_from(k).map_err(|_| ApiError::Internal)?;
+        let kind = *KINDS.get(k).ok_or(ApiError::Internal)?;
+        let part = usize::try_from(p)
+            .ok()
+            .and_then(|p| PARTS.get(p))
+            .ok_or(ApiError::Internal)?;
+        let item = Item::read(kind, backend, &text)?;
+        match part {
+            Part::Range => {
+                page_end(k, false, &item);
+                tally.add(kind, &item);
+            }
+            Part::Extra => {
+                // In the range's read already, but for the `running` list.
+                if item.started_at < lookback || item.started_at >= end {
+                    tally.add(kind, &item);
                 }
-                if kind.has_timer() && matches!(item.str("timerState"), Some("running" | "paused"))
-                {
-                    let id = item.str("id").unwrap_or_default().to_owned();
+                if matches!(item.str("timerState"), Some("running" | "paused")) {
                     running.push((
                         item.started_at,
-                        id,
+                        item.id,
                         RunningTimer {
                             entity: kind.name(),
-                            entry: Value::Object(item.json.clone()),
+                            entry: Value::Object(item.json),
                         },
                     ));
                 }
             }
-        }
-        // The latest entry of the kind, on any date.
-        let mut query = rows(kind, baby.id);
-        query
-            .order_by(Alias::new("started_at"), Order::Desc)
-            .order_by(Alias::new("id"), Order::Desc)
-            .limit(1);
-        let last = items(txn, kind, &query).await?.into_iter().next();
-        latest.insert(
-            kind.name().to_owned(),
-            last.map_or(Value::Null, |i| Value::Object(i.json)),
-        );
-    }
-    // Timers still running that started after the range (a range in the
-    // past): the ones above started before its end.
-    for kind in KINDS.iter().copied().filter(|k| k.has_timer()) {
-        let query = rows(kind, baby.id)
-            .and_where(Expr::col(Alias::new("timer_state")).is_in(["running", "paused"]))
-            .and_where(Expr::col(Alias::new("started_at")).gte(end))
-            .to_owned();
-        for item in items(txn, kind, &query).await? {
-            let id = item.str("id").unwrap_or_default().to_owned();
-            running.push((
-                item.started_at,
-                id,
-                RunningTimer {
-                    entity: kind.name(),
-                    entry: Value::Object(item.json),
-                },
-            ));
+            Part::Latest => {
+                latest.insert(kind.name().to_owned(), Value::Object(item.json));
+            }
+            Part::Doses => {
+                page_end(k, true, &item);
+                medications.add(item);
+            }
+            Part::Growth(ind) => {
+                let g = measurement(*ind, &item, baby, range.tz);
+                match ind {
+                    Indicator::Weight => growth.weight = Some(g),
+                    Indicator::Length => growth.length = Some(g),
+                    Indicator::HeadCircumference => growth.head_circumference = Some(g),
+                }
+            }
         }
     }
-    running.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    for (day, m) in days.iter_mut().zip(&ms) {
-        day.feeds.breast_minutes = minutes(m.breast);
-        day.feeds.breast_left_minutes = minutes(m.left);
-        day.feeds.breast_right_minutes = minutes(m.right);
-        day.sleep.minutes = minutes(m.sleep);
-        day.activities.minutes = minutes(m.activity);
+    // The rest of a range (or of the doses) beyond its first page.
+    for ((k, doses_page), (n, key)) in pages {
+        if n < PAGE_ROWS {
+            continue;
+        }
+        let kind = KINDS[k];
+        let base = if doses_page {
+            doses.clone()
+        } else {
+            in_range(kind)
+        };
+        let mut rest = Pages::after(kind, base, key);
+        while let Some(page) = rest.next(txn).await? {
+            for item in page {
+                if doses_page {
+                    medications.add(item);
+                } else {
+                    tally.add(kind, &item);
+                }
+            }
+        }
     }
+    running.sort_by_key(|r| (r.0, r.1));
     Ok(Summary {
         baby_id: baby.id,
         tz: range.tz.name().to_owned(),
         as_of: ts(&as_of),
-        days,
+        days: tally.days(),
         latest,
         running: running.into_iter().map(|(_, _, r)| r).collect(),
-        medications: medications(txn, baby.id, as_of).await?,
-        growth: growth(txn, baby, range.tz).await?,
+        medications: medications.finish(),
+        growth,
     })
 }
 
-/// One element per medication name (any letter case) given in the 30 days
-/// before `as_of`.
-async fn medications(
-    txn: &DatabaseTransaction,
-    baby: Uuid,
-    as_of: DateTime<Utc>,
-) -> Result<Vec<Medication>, ApiError> {
-    let kind = Kind::parse("medication_log").ok_or(ApiError::Internal)?;
-    let query = rows(kind, baby)
-        .and_where(Expr::col(Alias::new("started_at")).gt(as_of - Duration::days(30)))
-        .and_where(Expr::col(Alias::new("started_at")).lte(as_of))
-        .to_owned();
-    let mut by_name: BTreeMap<String, Vec<Item>> = BTreeMap::new();
-    for item in items(txn, kind, &query).await? {
-        let name = item.str("name").unwrap_or_default().to_lowercase();
-        by_name.entry(name).or_default().push(item);
-    }
-    let mut out = vec![];
-    for (_, mut doses) in by_name {
-        doses.sort_by_key(|d| d.started_at);
-        let Some(last) = doses.last() else { continue };
-        let recent: Vec<&Item> = doses
-            .iter()
-            .filter(|d| d.started_at > as_of - Duration::hours(24))
-            .collect();
-        let interval = last.int("minIntervalMinutes");
-        let max_doses = last.int("maxDosesPer24h");
-        let next = if interval.is_none() && max_doses.is_none() {
-            None
-        } else {
-            let mut at = last.started_at + Duration::minutes(interval.unwrap_or(0));
-            if let (Some(limit), Some(oldest)) = (max_doses, recent.first())
-                && recent.len() as i64 >= limit
-            {
-                at = max(at, oldest.started_at + Duration::hours(24));
-            }
-            Some(ts(&at))
-        };
-        out.push(Medication {
-            name: last.str("name").unwrap_or_default().to_owned(),
-            last_given_at: ts(&last.started_at),
-            doses_last24h: recent.len() as u32,
-            max_doses_per24h: max_doses,
-            next_allowed_at: next,
-        });
-    }
-    out.sort_by_key(|m| m.name.to_lowercase());
-    Ok(out)
+/// A name's doses so far.
+struct Given {
+    last: Item,
+    last24h: u32,
+    oldest24h: Option<DateTime<Utc>>,
 }
 
-/// The latest measurement of each kind, with WHO z-score and percentile.
-async fn growth(txn: &DatabaseTransaction, baby: &Baby, tz: Tz) -> Result<GrowthSet, ApiError> {
-    let kind = Kind::parse("growth_log").ok_or(ApiError::Internal)?;
+/// One element per medication name (any letter case) given in the 30 days
+/// before `as_of`, from its doses in any order: what it holds is one
+/// element per name, whatever the number of doses.
+struct Doses {
+    day_ago: DateTime<Utc>,
+    by_name: BTreeMap<String, Given>,
+}
+
+impl Doses {
+    fn new(as_of: DateTime<Utc>) -> Doses {
+        Doses {
+            day_ago: as_of - Duration::hours(24),
+            by_name: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, item: Item) {
+        let name = item.str("name").unwrap_or_default().to_lowercase();
+        let at = item.started_at;
+        let recent = at > self.day_ago;
+        match self.by_name.get_mut(&name) {
+            None => {
+                self.by_name.insert(
+                    name,
+                    Given {
+                        last: item,
+                        last24h: u32::from(recent),
+                        oldest24h: recent.then_some(at),
+                    },
+                );
+            }
+            Some(given) => {
+                if recent {
+                    given.last24h += 1;
+                    given.oldest24h = Some(given.oldest24h.map_or(at, |o| min(o, at)));
+                }
+                if item.key() > given.last.key() {
+                    given.last = item;
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<Medication> {
+        let mut out = vec![];
+        for given in self.by_name.into_values() {
+            let last = &given.last;
+            let interval = last.int("minIntervalMinutes");
+            let max_doses = last.int("maxDosesPer24h");
+            let next = if interval.is_none() && max_doses.is_none() {
+                None
+            } else {
+                let mut at = last.started_at + Duration::minutes(interval.unwrap_or(0));
+                if let (Some(limit), Some(oldest)) = (max_doses, given.oldest24h)
+                    && i64::from(given.last24h) >= limit
+                {
+                    at = max(at, oldest + Duration::hours(24));
+                }
+                Some(ts(&at))
+            };
+            out.push(Medication {
+                name: last.str("name").unwrap_or_default().to_owned(),
+                last_given_at: ts(&last.started_at),
+                doses_last24h: given.last24h,
+                max_doses_per24h: max_doses,
+                next_allowed_at: next,
+            });
+        }
+        out.sort_by_key(|m| m.name.to_lowercase());
+        out
+    }
+}
+
+/// A growth indicator's column, wire key and unit.
+fn growth_column(ind: Indicator) -> (&'static str, &'static str, &'static str) {
+    match ind {
+        Indicator::Weight => ("weight_grams", "weightGrams", "g"),
+        Indicator::Length => ("length_mm", "lengthMm", "mm"),
+        Indicator::HeadCircumference => ("head_circumference_mm", "headCircumferenceMm", "mm"),
+    }
+}
+
+/// A measurement of `ind` (the latest), with its WHO z-score and
+/// percentile.
+fn measurement(ind: Indicator, item: &Item, baby: &Baby, tz: Tz) -> Growth {
+    let (_, key, unit) = growth_column(ind);
     let sex = match baby.gender {
         Some(Gender::Male) => Some(Sex::Male),
         Some(Gender::Female) => Some(Sex::Female),
         _ => None,
     };
-    let one = async |column: &str,
-                     key: &str,
-                     ind: Indicator,
-                     unit: &'static str|
-           -> Result<Option<Growth>, ApiError> {
-        let mut query = rows(kind, baby.id)
-            .and_where(Expr::col(Alias::new(column)).is_not_null())
-            .to_owned();
-        query
-            .order_by(Alias::new("started_at"), Order::Desc)
-            .order_by(Alias::new("id"), Order::Desc)
-            .limit(1);
-        let Some(item) = items(txn, kind, &query).await?.into_iter().next() else {
-            return Ok(None);
-        };
-        let value = item.int(key).unwrap_or(0);
-        let date = item.started_at.with_timezone(&tz).date_naive();
-        let age_days = baby.birth_date.map(|b| (date - b).num_days());
-        let z = match (sex, age_days) {
-            (Some(sex), Some(age)) => growth::z_score(ind, sex, age, value as f64),
-            _ => None,
-        };
-        Ok(Some(Growth {
-            value,
-            unit,
-            measured_at: ts(&item.started_at),
-            age_days,
-            z: z.map(growth::round2),
-            percentile: z.map(|z| growth::round1(growth::percentile(z))),
-        }))
+    let value = item.int(key).unwrap_or(0);
+    let date = item.started_at.with_timezone(&tz).date_naive();
+    let age_days = baby.birth_date.map(|b| (date - b).num_days());
+    let z = match (sex, age_days) {
+        (Some(sex), Some(age)) => growth::z_score(ind, sex, age, value as f64),
+        _ => None,
     };
-    Ok(GrowthSet {
-        weight: one("weight_grams", "weightGrams", Indicator::Weight, "g").await?,
-        length: one("length_mm", "lengthMm", Indicator::Length, "mm").await?,
-        head_circumference: one(
-            "head_circumference_mm",
-            "headCircumferenceMm",
-            Indicator::HeadCircumference,
-            "mm",
-        )
-        .await?,
-    })
+    Growth {
+        value,
+        unit,
+        measured_at: ts(&item.started_at),
+        age_days,
+        z: z.map(growth::round2),
+        percentile: z.map(|z| growth::round1(growth::percentile(z))),
+    }
 }

@@ -3,7 +3,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
-mod log_table;
+pub mod log_table;
 mod m20261121_000001_create_users;
 mod m20261121_000002_create_babies;
 mod m20261121_000003_create_baby_invites;
@@ -20,6 +20,7 @@ mod m20261202_000013_create_solids_log;
 mod m20261202_000014_create_activity_log;
 mod m20261202_000015_create_timer_event;
 mod m20261202_000016_index_log_started_at;
+mod m20261202_000017_index_lasting_entries;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_create_activity_log::Migration),
             Box::new(m20261202_000015_create_timer_event::Migration),
             Box::new(m20261202_000016_index_log_started_at::Migration),
+            Box::new(m20261202_000017_index_lasting_entries::Migration),
         ]
     }
 }

@@ -11,6 +11,8 @@ pub async fn create(
     name: &str,
     own: Vec<ColumnDef>,
 ) -> Result<(), DbErr> {
+    let owns = |column: &str| own.iter().any(|c| c.get_column_name() == column);
+    let (timer, lasting) = (owns("timer_state"), owns("ended_at"));
     let table = Alias::new(name);
     let mut t = Table::create();
     t.table(table.clone())
@@ -46,7 +48,8 @@ pub async fn create(
                 .to_owned(),
         )
         .await?;
-    started_index(manager, name).await
+    started_index(manager, name).await?;
+    lasting_indexes(manager, name, timer, lasting).await
 }
 
 /// Creates the `(baby_id, started_at)` index of the log table `name`, of
@@ -62,6 +65,52 @@ pub async fn started_index(manager: &SchemaManager<'_>, name: &str) -> Result<()
         ))
         .await
         .map(|_| ())
+}
+
+/// The condition of a timer in progress, as SQL. A partial index's
+/// condition is matched by its text: the summary's read writes it exactly
+/// so (with literals, not parameters).
+pub const IN_PROGRESS: &str = "\"timer_state\" IN ('running', 'paused')";
+
+/// The condition of an entry that lasts more than 24 hours from its start
+/// to its `ended_at`, as SQL for `backend` (see [`IN_PROGRESS`]).
+pub fn long_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "\"ended_at\" - \"started_at\" > interval '24 hours'",
+        _ => "julianday(\"ended_at\") - julianday(\"started_at\") > 1",
+    }
+}
+
+/// The indexes of a summary's reads of a lasting kind beyond its range
+/// (unless they exist): `(baby_id, started_at)` of the timers in progress
+/// (`timer`), and `(baby_id, ended_at)` of the entries that last more than
+/// 24 hours (`lasting`). Both cover only entries that are not archived and
+/// hold few rows: a summary finds the entries that began long before its
+/// range and end in it, or are still running, without walking the baby's
+/// history.
+pub async fn lasting_indexes(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    timer: bool,
+    lasting: bool,
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    if timer {
+        db.execute_unprepared(&format!(
+            "CREATE INDEX IF NOT EXISTS \"idx_{name}_baby_in_progress\" ON \"{name}\" \
+             (\"baby_id\", \"started_at\") WHERE \"archived_at\" IS NULL AND {IN_PROGRESS}"
+        ))
+        .await?;
+    }
+    if lasting {
+        db.execute_unprepared(&format!(
+            "CREATE INDEX IF NOT EXISTS \"idx_{name}_baby_long\" ON \"{name}\" \
+             (\"baby_id\", \"ended_at\") WHERE \"archived_at\" IS NULL AND {}",
+            long_sql(manager.get_database_backend())
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// Drops the log table `name`.

@@ -430,7 +430,94 @@ async fn a_busy_day_is_read_in_pages(backend: Backend) {
     );
 }
 
+/// What began long before a range still counts in it: an entry of days
+/// (read through the index of entries longer than 24 hours), one of 30
+/// hours (within the 48-hour lookback), and a timer still running (read
+/// through the index of timers in progress, which also lists it for a
+/// range that ends before it started).
+async fn what_began_long_before_the_range_counts(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let timer = Uuid::new_v4();
+    log(
+        &app,
+        &alice,
+        &baby,
+        vec![
+            entry("sleep_log", json!({"startedAt": "2026-11-01T00:00:00Z", "endedAt": "2026-11-05T00:00:00Z"})),
+            entry("activity_log", json!({"type": "outdoorPlay", "startedAt": "2026-11-01T00:00:00Z", "endedAt": "2026-11-04T12:00:00Z"})),
+            entry("sleep_log", json!({"startedAt": "2026-11-20T00:00:00Z", "endedAt": "2026-11-21T06:00:00Z"})),
+            (
+                "sleep_log".into(),
+                json!({"id": timer, "startedAt": "2026-11-10T00:00:00Z", "timerState": "running"}),
+            ),
+        ],
+    )
+    .await;
+    let day = |r: &Resp| {
+        let d = &r.body["days"][0];
+        (
+            d["sleep"]["minutes"].clone(),
+            d["sleep"]["count"].clone(),
+            d["activities"]["minutes"].clone(),
+        )
+    };
+    let r = summary(&app, &alice, &baby, "from=2026-11-04&to=2026-11-04").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(day(&r), (json!(1440), json!(0), json!(720)), "{}", r.text);
+    let r = summary(&app, &alice, &baby, "from=2026-11-15&to=2026-11-15").await;
+    assert_eq!(day(&r), (json!(1440), json!(0), json!(0)), "{}", r.text);
+    assert_eq!(r.body["running"][0]["entry"]["id"], json!(timer));
+    let r = summary(&app, &alice, &baby, "from=2026-11-21&to=2026-11-21").await;
+    assert_eq!(
+        day(&r),
+        (json!(1440 + 360), json!(0), json!(0)),
+        "the timer's whole day and the 30-hour sleep's last 6 hours: {}",
+        r.text
+    );
+    // A range before the timer started: not counted, but listed as running.
+    let r = summary(&app, &alice, &baby, "from=2026-11-05&to=2026-11-06").await;
+    assert_eq!(r.body["days"][1]["sleep"]["minutes"], 0, "{}", r.text);
+    assert_eq!(r.body["running"].as_array().unwrap().len(), 1, "{}", r.text);
+    assert_eq!(r.body["running"][0]["entry"]["id"], json!(timer));
+}
+
+/// Thirty days of doses are read in pages of 2,000 too: 2,100 doses of
+/// one medicine, the latest of them read last.
+async fn many_doses_are_read_in_pages(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let client = Uuid::new_v4();
+    let first = chrono::Utc::now() - chrono::Duration::days(10);
+    let mut mid = 0;
+    let mut last = String::new();
+    for n in [1000, 1000, 100] {
+        let batch = (0..n)
+            .map(|_| {
+                mid += 1;
+                last = (first + chrono::Duration::minutes(mid))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                create(
+                    mid,
+                    "medication_log",
+                    json!({"id": Uuid::new_v4(), "babyId": baby, "startedAt": last,
+                           "name": if mid % 2 == 0 { "Vitamin D" } else { "vitamin d" },
+                           "minIntervalMinutes": 60}),
+                )
+            })
+            .collect();
+        assert_all_applied(&push(&app, &alice, client, batch).await);
+    }
+    let r = summary(&app, &alice, &baby, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let meds = r.body["medications"].as_array().unwrap();
+    assert_eq!(meds.len(), 1, "{}", r.text);
+    assert_eq!(meds[0]["name"], "Vitamin D", "the latest dose's spelling");
+    assert_eq!(meds[0]["lastGivenAt"], json!(last));
+    assert_eq!(meds[0]["dosesLast24h"], 0);
+}
+
 both!(
+    many_doses_are_read_in_pages,
+    what_began_long_before_the_range_counts,
     a_busy_day_is_read_in_pages,
     days_follow_the_time_zone,
     a_day_adds_up,
