@@ -1,13 +1,20 @@
 //! `POST /api/babies/import` (PROTOCOL.md, "Export and import"): an export
 //! document restores its baby under its own ids, in one transaction.
 //!
+//! A reader on blocking threads and the writer run side by side: the
+//! reader reads the document over the body without copying an entry's text
+//! (`RawValue`), has two threads check each entry as a push `create` is,
+//! and hands the writer batches of [`WRITE_ROWS`] entries of a kind,
+//! versioned and written out as the insert's one parameter; the writer
+//! inserts those whose ids are new while the next ones are checked. A
+//! timer is folded from the file's events for it once they are all read.
+//!
 //! Memory: the body (at most `IMPORT_BODY_LIMIT_BYTES`, decompressed) is
-//! held once; the document is read over it without copying an entry's
-//! text (`RawValue`), each entry is checked as a push `create` is and kept
-//! as its model, and the models are written in batches of [`WRITE_ROWS`].
+//! held once, with at most [`READ_AHEAD`] batches waiting, the timers whose
+//! events are still to come, and a few words per event and per id.
 
 use std::{
-    cmp::min,
+    cmp::{max, min},
     collections::{BTreeMap, HashMap, HashSet},
 };
 
@@ -107,17 +114,220 @@ fn rejected(kind: Kind, i: usize, r: Rejection) -> ApiError {
     }
 }
 
-/// An export document read and checked, before the database is touched.
-struct Prepared {
-    baby: NewBaby,
-    /// Each entry: its kind, its place in the file's list, its model.
-    records: Vec<(Kind, usize, Record)>,
+/// What the reader of a document hands to the writer, in the file's order:
+/// the baby first, then the entries a batch at a time, the timers last.
+enum Read {
+    Baby(NewBaby),
+    Rows(Rows),
 }
 
-/// Reads and checks the document: every entry as a push create (the 24 h
-/// rule from `exportedAt`). CPU work only: the caller runs it off the
-/// async threads.
-fn prepare(body: &[u8], user: &str, now: DateTime<Utc>) -> Result<Prepared, ApiError> {
+/// A batch's entries of one kind, checked, versioned and written out as
+/// the insert's one parameter.
+struct Rows {
+    kind: Kind,
+    rows: Vec<Row>,
+    /// The insert's parameter (see [`insert_sql`]).
+    param: String,
+    /// Whether these are the file's timers.
+    timers: bool,
+}
+
+/// An entry as the writer sorts it out.
+struct Row {
+    /// Its place in its kind's list in the file.
+    i: usize,
+    id: Uuid,
+    version: i64,
+    /// An event's timer.
+    target: Option<(Kind, Uuid)>,
+}
+
+/// The reader's side of an import: the entries' versions follow the baby's
+/// change counter, which the writer sends once it holds the baby.
+struct Reader<'a> {
+    backend: DbBackend,
+    now: DateTime<Utc>,
+    counter: i64,
+    seen: HashSet<(Kind, Uuid)>,
+    /// Per timer, the file's events for it not read yet (counted before).
+    pending: HashMap<(Kind, Uuid), usize>,
+    /// The file's timers whose events are not all read yet, with their place.
+    timers: HashMap<(Kind, Uuid), (usize, Record)>,
+    /// The events read, by their timer, with their place.
+    events: HashMap<(Kind, Uuid), Vec<(usize, timer::Logged)>>,
+    /// Timers folded, waiting for a batch's worth of their kind.
+    ready: BTreeMap<Kind, Vec<(usize, Record)>>,
+    /// The place of the first event beyond a timer's 200.
+    over: Option<usize>,
+    out: &'a tokio::sync::mpsc::Sender<Result<Read, ApiError>>,
+}
+
+impl Reader<'_> {
+    fn send(&self, read: Read) -> Result<(), ApiError> {
+        // The writer is gone (it failed): nothing more to read for it.
+        self.out
+            .blocking_send(Ok(read))
+            .map_err(|_| ApiError::Internal)
+    }
+
+    /// Versions `rows` of `kind` and sends them.
+    fn rows(
+        &mut self,
+        kind: Kind,
+        rows: Vec<(usize, Record)>,
+        timers: bool,
+    ) -> Result<(), ApiError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut entries = Vec::with_capacity(rows.len());
+        for (i, mut r) in rows {
+            self.counter += 1;
+            r.bump(self.counter, self.now);
+            out.push(Row {
+                i,
+                id: r.id,
+                version: self.counter,
+                target: if kind.is_timer_event() {
+                    timer::target(&r)
+                } else {
+                    None
+                },
+            });
+            entries.push(r.entry);
+        }
+        let param = if self.backend == DbBackend::Postgres {
+            pg_rows(kind, &entries)?
+        } else {
+            crate::sync::push::stored_array(&entries)?
+        };
+        self.send(Read::Rows(Rows {
+            kind,
+            rows: out,
+            param,
+            timers,
+        }))
+    }
+
+    /// Folds timer `r` (at place `i`) from the file's events for it, all
+    /// read, for the next batch of its kind.
+    fn fold(&mut self, i: usize, mut r: Record) -> Result<(), ApiError> {
+        let events = self.events.remove(&(r.kind, r.id)).unwrap_or_default();
+        if let Some((at, _)) = events.get(timer::MAX_EVENTS) {
+            self.over = Some(self.over.map_or(*at, |o| min(o, *at)));
+            return Ok(());
+        }
+        let events: Vec<timer::Logged> = events.into_iter().map(|(_, e)| e).collect();
+        timer::settle(&mut r, &events)?;
+        self.ready.entry(r.kind).or_default().push((i, r));
+        Ok(())
+    }
+
+    /// A batch checked: each timer folded once the file's events for it
+    /// are read, each event noted for its timer's fold, and sent by kind.
+    fn batch(&mut self, batch: Vec<(Kind, usize, Record)>) -> Result<(), ApiError> {
+        let mut by_kind: BTreeMap<Kind, Vec<(usize, Record)>> = BTreeMap::new();
+        for (kind, i, r) in batch {
+            if !self.seen.insert((kind, r.id)) {
+                return Err(bad(
+                    &format!("entries/{}/{i}/id", kind.name()),
+                    "appears twice in the file",
+                ));
+            }
+            if timer::is_timer(&r) {
+                let key = (kind, r.id);
+                if self.pending.get(&key).is_some_and(|n| *n > 0) {
+                    self.timers.insert(key, (i, r));
+                } else {
+                    self.fold(i, r)?;
+                }
+                continue;
+            }
+            if kind.is_timer_event()
+                && let Some(target) = timer::target(&r)
+            {
+                self.events
+                    .entry(target)
+                    .or_default()
+                    .extend(timer::Logged::of(&r).map(|e| (i, e)));
+                if let Some(n) = self.pending.get_mut(&target) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0
+                        && let Some((at, timer)) = self.timers.remove(&target)
+                    {
+                        self.fold(at, timer)?;
+                    }
+                }
+            }
+            by_kind.entry(kind).or_default().push((i, r));
+        }
+        for (kind, rows) in by_kind {
+            self.rows(kind, rows, false)?;
+        }
+        let full: Vec<Kind> = self
+            .ready
+            .iter()
+            .filter(|(_, v)| v.len() >= WRITE_ROWS)
+            .map(|(k, _)| *k)
+            .collect();
+        for kind in full {
+            let rows = self.ready.remove(&kind).unwrap_or_default();
+            self.rows(kind, rows, true)?;
+        }
+        Ok(())
+    }
+
+    /// The timers left, folded and sent; an error if a timer has more than
+    /// 200 events in the file.
+    fn finish(&mut self) -> Result<(), ApiError> {
+        let timers: Vec<(usize, Record)> = self.timers.drain().map(|(_, t)| t).collect();
+        for (i, r) in timers {
+            self.fold(i, r)?;
+        }
+        let over = self
+            .events
+            .values()
+            .filter_map(|list| list.get(timer::MAX_EVENTS).map(|(i, _)| *i))
+            .chain(self.over)
+            .min();
+        if let Some(i) = over {
+            return Err(bad(
+                &format!("entries/timer_event/{i}/entryId"),
+                format!("a timer takes at most {} events", timer::MAX_EVENTS),
+            ));
+        }
+        for (kind, rows) in std::mem::take(&mut self.ready) {
+            self.rows(kind, rows, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// The timer an event in the file acts on, read before the events are
+/// checked (see [`Reader::pending`]).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Aim {
+    entry_entity: Option<String>,
+    entry_id: Option<Uuid>,
+}
+
+/// Reads and checks the document, every entry as a push create (the 24 h
+/// rule from `exportedAt`), and hands it to `out` as it goes: the baby,
+/// then (once `counter` gives the baby's change counter) batches of
+/// entries of a kind, versioned and written out as the writer's statement
+/// takes them, at most [`READ_AHEAD`] waiting; the timers last. The first
+/// bad field ends it with a 400. CPU work only: the caller runs it off the
+/// async threads, beside the writes of the batches before.
+fn read(
+    body: &[u8],
+    user: &str,
+    now: DateTime<Utc>,
+    backend: DbBackend,
+    out: &tokio::sync::mpsc::Sender<Result<Read, ApiError>>,
+    counter: tokio::sync::oneshot::Receiver<i64>,
+) -> Result<(), ApiError> {
     let doc: Doc =
         match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
             Ok(doc) => doc,
@@ -142,7 +352,11 @@ fn prepare(body: &[u8], user: &str, now: DateTime<Utc>) -> Result<Prepared, ApiE
         .map(|t| min(t.with_timezone(&Utc), now))
         .map_err(|_| bad("exportedAt", "must be an RFC 3339 timestamp with an offset"))?;
     let baby = parse_baby(&doc.baby)?;
-    let mut records: Vec<(Kind, usize, Record)> = vec![];
+    let baby_id = baby.id;
+    // The writer claims the baby meanwhile.
+    out.blocking_send(Ok(Read::Baby(baby)))
+        .map_err(|_| ApiError::Internal)?;
+    let mut all: Vec<(Kind, usize, &RawValue)> = vec![];
     for (name, list) in &doc.entries.0 {
         let kind = Kind::parse(name).ok_or_else(|| {
             bad(
@@ -150,18 +364,197 @@ fn prepare(body: &[u8], user: &str, now: DateTime<Utc>) -> Result<Prepared, ApiE
                 format!("must be {}", Kind::names_for_message()),
             )
         })?;
-        for (i, raw) in list.iter().enumerate() {
-            let record = fields::with_now(exported_at, || {
-                entry(kind, i, raw, baby.id, user, now, exported_at)
-            })?;
-            records.push((kind, i, record));
+        all.extend(list.iter().enumerate().map(|(i, raw)| (kind, i, *raw)));
+    }
+    // How many events the file has for each timer: a timer is folded and
+    // written as soon as its events are read, not after the whole file.
+    let mut pending: HashMap<(Kind, Uuid), usize> = HashMap::new();
+    for (_, _, raw) in all.iter().filter(|(k, _, _)| k.is_timer_event()) {
+        if let Ok(Aim {
+            entry_entity: Some(entity),
+            entry_id: Some(id),
+        }) = serde_json::from_str::<Aim>(raw.get())
+            && let Some(target) = Kind::parse(&entity)
+        {
+            *pending.entry((target, id)).or_default() += 1;
         }
     }
-    Ok(Prepared { baby, records })
+    let mut reader = Reader {
+        backend,
+        now,
+        counter: 0,
+        seen: HashSet::new(),
+        pending,
+        timers: HashMap::new(),
+        events: HashMap::new(),
+        ready: BTreeMap::new(),
+        over: None,
+        out,
+    };
+    reader.counter = counter.blocking_recv().map_err(|_| ApiError::Internal)?;
+    let check =
+        |batch: &[(Kind, usize, &RawValue)]| -> Result<Vec<(Kind, usize, Record)>, ApiError> {
+            batch
+                .iter()
+                .map(|(kind, i, raw)| {
+                    fields::with_now(exported_at, || {
+                        entry(*kind, *i, raw, baby_id, user, now, exported_at)
+                    })
+                    .map(|r| (*kind, *i, r))
+                })
+                .collect()
+        };
+    // Two threads check the batches (most of an import's work on the
+    // server), each a batch ahead at most, while this one sorts them out in
+    // order, writes them out and hands them over.
+    let batches: Vec<&[(Kind, usize, &RawValue)]> = all.chunks(WRITE_ROWS).collect();
+    std::thread::scope(|s| {
+        let checkers = [0, 1].map(|w| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let (batches, check) = (&batches, &check);
+            s.spawn(move || {
+                for batch in batches.iter().skip(w).step_by(2) {
+                    let checked = check(batch);
+                    let failed = checked.is_err();
+                    // Stopped (the reader failed), or after a bad entry.
+                    if tx.send(checked).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
+        for k in 0..batches.len() {
+            let batch = checkers[k % 2].recv().map_err(|_| ApiError::Internal)??;
+            reader.batch(batch)?;
+        }
+        reader.finish()
+    })
+}
+
+/// Batches read ahead of the writer: what the import holds beyond the body
+/// is these, the timers it adds and a few words per event.
+const READ_AHEAD: usize = 4;
+
+/// The writer's side of an import: the rows written and sorted out.
+struct Merge {
+    baby: Uuid,
+    /// The highest version given.
+    counter: i64,
+    imported: BTreeMap<&'static str, u64>,
+    unchanged: BTreeMap<&'static str, u64>,
+    /// The timers the import adds.
+    timers: HashSet<(Kind, Uuid)>,
+    /// The timers of the events the import adds, in the file's order,
+    /// with the event's place.
+    targets: Vec<(usize, Option<(Kind, Uuid)>)>,
+    /// The first entry whose id is used in another baby (a 409, once the
+    /// whole file is read, unless a bad field comes first).
+    failed: Option<ApiError>,
+}
+
+impl Merge {
+    /// Inserts the rows whose ids are new; of the others, those of this
+    /// baby are left as they are and one of another baby fails the import.
+    async fn take(&mut self, txn: &DatabaseTransaction, rows: Rows) -> Result<(), ApiError> {
+        if self.failed.is_some() {
+            return Ok(());
+        }
+        let Rows {
+            kind,
+            rows,
+            param,
+            timers,
+        } = rows;
+        self.counter = rows.iter().map(|r| r.version).fold(self.counter, max);
+        let backend = txn.get_database_backend();
+        let inserted = txn
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                insert_sql(kind, backend)?,
+                [param.into()],
+            ))
+            .await
+            .map_err(|e| match e.sql_err() {
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::Unavailable(
+                    "a concurrent write took one of these ids; nothing was imported; retry".into(),
+                ),
+                _ => e.into(),
+            })?
+            .rows_affected();
+        // Which were added: all of them, else those found with the version
+        // given here (the baby is locked: no other write gives its versions).
+        let mut stored: HashMap<Uuid, (Uuid, i64)> = HashMap::new();
+        if inserted != rows.len() as u64 {
+            let q = Query::select()
+                .columns([
+                    Alias::new("id"),
+                    Alias::new("baby_id"),
+                    Alias::new("version"),
+                ])
+                .from(Alias::new(kind.name()))
+                .and_where(sea_orm::sea_query::ExprTrait::is_in(
+                    Expr::col(Alias::new("id")),
+                    rows.iter().map(|r| r.id),
+                ))
+                .to_owned();
+            for row in txn.query_all_raw(backend.build(&q)).await? {
+                stored.insert(
+                    row.try_get("", "id")?,
+                    (row.try_get("", "baby_id")?, row.try_get("", "version")?),
+                );
+            }
+        }
+        for r in rows {
+            match stored.get(&r.id) {
+                Some((baby, _)) if *baby != self.baby => {
+                    let field = format!("entries/{}/{}/id", kind.name(), r.i);
+                    self.failed = Some(ApiError::ConflictAt {
+                        message: format!("{field}: an entry with this id exists in another baby"),
+                        field,
+                    });
+                    return Ok(());
+                }
+                Some((_, version)) if *version != r.version => {
+                    *self.unchanged.entry(kind.name()).or_default() += 1;
+                }
+                _ => {
+                    *self.imported.entry(kind.name()).or_default() += 1;
+                    if timers {
+                        self.timers.insert((kind, r.id));
+                    }
+                    if kind.is_timer_event() {
+                        self.targets.push((r.i, r.target));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An event the import adds must act on a timer it adds (to this baby,
+    /// as its babyId says): never on an entry stored before, this baby's or
+    /// another's.
+    fn finish(&mut self) -> Result<(), ApiError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        for (i, target) in &self.targets {
+            if !target.is_some_and(|t| self.timers.contains(&t)) {
+                return Err(bad(
+                    &format!("entries/timer_event/{i}/entryId"),
+                    "must be a timer this file adds (an import adds no event to a stored entry)",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Imports `body` (an export document) for `user`: 201 for a new baby, 200
-/// for one the caller owns.
+/// for one the caller owns. The document is read, checked and written out
+/// on blocking threads while the batches read before are written; one bad
+/// entry rolls the whole import back.
 pub async fn import(
     db: &Db,
     events: &Events,
@@ -171,137 +564,82 @@ pub async fn import(
 ) -> Result<(bool, Imported), ApiError> {
     let now = time::now();
     let owner = user.to_owned();
-    let Prepared { baby, records } =
-        tokio::task::spawn_blocking(move || prepare(&body, &owner, now))
-            .await
-            .map_err(|_| ApiError::Internal)??;
-
-    let (_turn, txn) = begin_write(db).await?;
-    let (view, created, mut counter, caregivers) =
-        claim_baby(&txn, user, &baby, max_babies, now).await?;
-
-    // Which ids exist, and where.
-    let mut existing: HashMap<(Kind, Uuid), Uuid> = HashMap::new();
-    let mut by_kind: BTreeMap<Kind, Vec<Uuid>> = BTreeMap::new();
-    for (kind, _, r) in &records {
-        by_kind.entry(*kind).or_default().push(r.id);
-    }
-    for (kind, ids) in &by_kind {
-        for chunk in ids.chunks(WRITE_ROWS) {
-            let q = Query::select()
-                .columns([Alias::new("id"), Alias::new("baby_id")])
-                .from(Alias::new(kind.name()))
-                .and_where(sea_orm::sea_query::ExprTrait::is_in(
-                    Expr::col(Alias::new("id")),
-                    chunk.iter().copied(),
-                ))
-                .to_owned();
-            for row in txn
-                .query_all_raw(txn.get_database_backend().build(&q))
-                .await?
-            {
-                existing.insert((*kind, row.try_get("", "id")?), row.try_get("", "baby_id")?);
+    let backend = db.get_database_backend();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let (counter_tx, counter_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || {
+        if let Err(e) = read(&body, &owner, now, backend, &tx, counter_rx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    // The reader's error, else what the writer found.
+    let outcome = async {
+        let baby = match rx.recv().await {
+            Some(Ok(Read::Baby(b))) => b,
+            Some(Err(e)) => return Err(e),
+            _ => return Err(ApiError::Internal),
+        };
+        let (_turn, txn) = begin_write(db).await?;
+        if backend == DbBackend::Postgres {
+            // Each row's lookup (`insert_sql`) a probe of the primary key,
+            // whatever the planner believes of the tables (they may never
+            // have been analyzed): never a scan of the whole table.
+            txn.execute_unprepared(
+                "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+            )
+            .await?;
+        }
+        let (view, created, counter, caregivers) =
+            claim_baby(&txn, user, &baby, max_babies, now).await?;
+        counter_tx.send(counter).map_err(|_| ApiError::Internal)?;
+        let zero: BTreeMap<&'static str, u64> = KINDS.iter().map(|k| (k.name(), 0)).collect();
+        let mut merge = Merge {
+            baby: baby.id,
+            counter,
+            imported: zero.clone(),
+            unchanged: zero,
+            timers: HashSet::new(),
+            targets: vec![],
+            failed: None,
+        };
+        while let Some(read) = rx.recv().await {
+            match read? {
+                Read::Rows(rows) => merge.take(&txn, rows).await?,
+                Read::Baby(_) => return Err(ApiError::Internal),
             }
         }
-    }
-    let mut imported: BTreeMap<&'static str, u64> = KINDS.iter().map(|k| (k.name(), 0)).collect();
-    let mut unchanged = imported.clone();
-    let mut new: Vec<Record> = vec![];
-    let mut positions: Vec<usize> = vec![];
-    let mut seen: HashSet<(Kind, Uuid)> = HashSet::new();
-    for (kind, i, r) in records {
-        if !seen.insert((kind, r.id)) {
-            return Err(bad(
-                &format!("entries/{}/{i}/id", kind.name()),
-                "appears twice in the file",
-            ));
+        merge.finish()?;
+        let added = merge.imported.values().any(|n| *n > 0);
+        if added {
+            babies::Entity::update_many()
+                .col_expr(babies::Column::ChangeCounter, Expr::val(merge.counter))
+                .filter(babies::Column::Id.eq(baby.id))
+                .exec(&txn)
+                .await?;
         }
-        match existing.get(&(kind, r.id)) {
-            Some(b) if *b != baby.id => {
-                return Err(ApiError::ConflictAt {
-                    message: format!(
-                        "entries/{}/{i}/id: an entry with this id exists in another baby",
-                        kind.name()
-                    ),
-                    field: format!("entries/{}/{i}/id", kind.name()),
-                });
-            }
-            Some(_) => *unchanged.entry(kind.name()).or_default() += 1,
-            None => {
-                *imported.entry(kind.name()).or_default() += 1;
-                new.push(r);
-                positions.push(i);
-            }
-        }
+        // Caregivers hear of a new baby or new entries; a file imported
+        // again changes nothing and tells nobody.
+        let changes = if added || created {
+            vec![Change::new(caregivers, [baby.id])]
+        } else {
+            vec![]
+        };
+        events.commit(txn, &changes).await?;
+        Ok((
+            created,
+            Imported {
+                baby: view,
+                imported: merge.imported,
+                unchanged: merge.unchanged,
+            },
+        ))
     }
-
-    // Timers folded from their events in the file. A new event must act on
-    // a timer the file adds (to this baby, as its babyId says): never on an
-    // entry stored before, this baby's or another's.
-    let timers: HashSet<(Kind, Uuid)> = new
-        .iter()
-        .filter(|r| timer::is_timer(r))
-        .map(|r| (r.kind, r.id))
-        .collect();
-    let mut logged: HashMap<(Kind, Uuid), Vec<timer::Logged>> = HashMap::new();
-    for (r, i) in new
-        .iter()
-        .zip(&positions)
-        .filter(|(r, _)| r.kind.is_timer_event())
-    {
-        let field = format!("entries/timer_event/{i}/entryId");
-        let target = timer::target(r)
-            .filter(|t| timers.contains(t))
-            .ok_or_else(|| {
-                bad(
-                    &field,
-                    "must be a timer this file adds (an import adds no event to a stored entry)",
-                )
-            })?;
-        let list = logged.entry(target).or_default();
-        if list.len() >= timer::MAX_EVENTS {
-            return Err(bad(
-                &field,
-                format!("a timer takes at most {} events", timer::MAX_EVENTS),
-            ));
-        }
-        list.extend(timer::Logged::of(r));
-    }
-    for r in new.iter_mut().filter(|r| timer::is_timer(r)) {
-        let events = logged.get(&(r.kind, r.id)).map_or(&[][..], Vec::as_slice);
-        timer::settle(r, events)?;
-    }
-
-    // Versions after the baby's, and the rows written a batch at a time.
-    for r in &mut new {
-        counter += 1;
-        r.bump(counter, now);
-    }
-    let mut kinds: BTreeMap<Kind, Vec<Record>> = BTreeMap::new();
-    for r in new {
-        kinds.entry(r.kind).or_default().push(r);
-    }
-    for (kind, rows) in kinds {
-        for chunk in rows.chunks(WRITE_ROWS) {
-            write(&txn, kind, chunk).await?;
-        }
-    }
-    babies::Entity::update_many()
-        .col_expr(babies::Column::ChangeCounter, Expr::val(counter))
-        .filter(babies::Column::Id.eq(baby.id))
-        .exec(&txn)
-        .await?;
-    events
-        .commit(txn, &[Change::new(caregivers, [baby.id])])
-        .await?;
-    Ok((
-        created,
-        Imported {
-            baby: view,
-            imported,
-            unchanged,
-        },
-    ))
+    .await;
+    // Dropping the receiver stops a reader still going (its next send
+    // fails); wait for it so that the body is freed before the answer.
+    drop(rx);
+    reader.await.map_err(|_| ApiError::Internal)?;
+    outcome
 }
 
 /// The baby of the document: its id, name, birth date and gender (the
@@ -485,33 +823,115 @@ async fn claim_baby(
     ))
 }
 
-/// Inserts `rows` of `kind` (new ids) with the push's upsert.
-async fn write(txn: &DatabaseTransaction, kind: Kind, rows: &[Record]) -> Result<(), ApiError> {
-    let backend = txn.get_database_backend();
-    let entries: Vec<&Box<dyn crate::kinds::Entry>> = rows.iter().map(|r| &r.entry).collect();
-    let (sql, param) = if backend == DbBackend::Postgres {
-        (
-            kind.upsert_sql(backend, 1)?,
-            crate::sync::push::json_array(&entries)?,
-        )
-    } else {
-        (
-            kind.upsert_sql(backend, 0)?,
-            crate::sync::push::stored_array(&entries)?,
-        )
+/// Between two rows of [`pg_rows`], and between two fields of a row.
+const ROW_SEP: char = '\u{1e}';
+const FIELD_SEP: char = '\u{1f}';
+
+/// `rows` of `kind` as one text for PostgreSQL's insert ([`insert_sql`]):
+/// each row its columns' values as PostgreSQL reads them from text, in the
+/// order of `Kind::columns`, NULL an empty field; a text (which may hold
+/// any character) JSON-quoted, a JSON value as its JSON text (neither then
+/// holds a separator: JSON escapes control characters). PostgreSQL splits
+/// and casts it at a fraction of what reading JSON objects costs it
+/// (docs/PERFORMANCE.md, "Issue 21").
+fn pg_rows(kind: Kind, rows: &[Box<dyn crate::kinds::Entry>]) -> Result<String, ApiError> {
+    use sea_orm::Value as V;
+    use std::fmt::Write;
+    let columns = kind.columns();
+    let mut out = String::with_capacity(rows.len() * 300);
+    let fail = |e: &dyn std::fmt::Display| {
+        tracing::error!(kind = kind.name(), error = %e, "an entry the import cannot write");
+        ApiError::Internal
     };
-    let written = txn
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [param.into()],
-        ))
-        .await?
-        .rows_affected();
-    if written != rows.len() as u64 {
-        return Err(ApiError::Unavailable(
-            "a concurrent write took one of these ids; nothing was imported; retry".into(),
+    for (n, r) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push(ROW_SEP);
+        }
+        for (i, (column, _, _)) in columns.iter().enumerate() {
+            if i > 0 {
+                out.push(FIELD_SEP);
+            }
+            let value = r
+                .get(column)
+                .ok_or_else(|| fail(&format!("no column {column}")))?;
+            if !value.is_some() {
+                continue;
+            }
+            let written = match value {
+                V::Uuid(Some(u)) => write!(out, "{}", u.hyphenated()),
+                V::ChronoDateTimeUtc(Some(t)) => {
+                    write!(
+                        out,
+                        "{}",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    )
+                }
+                V::ChronoDate(Some(d)) => write!(out, "{}", d.format("%F")),
+                V::String(Some(s)) => {
+                    out.push_str(&serde_json::to_string(&s).map_err(|e| fail(&e))?);
+                    Ok(())
+                }
+                V::Bool(Some(b)) => write!(out, "{}", u8::from(b)),
+                V::TinyInt(Some(x)) => write!(out, "{x}"),
+                V::SmallInt(Some(x)) => write!(out, "{x}"),
+                V::Int(Some(x)) => write!(out, "{x}"),
+                V::BigInt(Some(x)) => write!(out, "{x}"),
+                V::Double(Some(x)) => {
+                    out.push_str(&serde_json::to_string(&x).map_err(|e| fail(&e))?);
+                    Ok(())
+                }
+                V::Json(Some(j)) => {
+                    out.push_str(&serde_json::to_string(&j).map_err(|e| fail(&e))?);
+                    Ok(())
+                }
+                other => return Err(fail(&format!("{column}: {other:?}"))),
+            };
+            written.map_err(|e| fail(&e))?;
+        }
+    }
+    Ok(out)
+}
+
+/// The insert of a kind's rows given as one parameter, leaving a row whose
+/// id exists as it is: on SQLite the push's upsert's (see
+/// `Kind::upsert_sql`), on PostgreSQL from the text of [`pg_rows`].
+fn insert_sql(kind: Kind, backend: DbBackend) -> Result<String, ApiError> {
+    if backend == DbBackend::Postgres {
+        let columns = kind.columns();
+        let mut names = vec![];
+        let mut values = vec![];
+        for (i, (name, ty, _)) in columns.iter().enumerate() {
+            let field = format!("f[{}]", i + 1);
+            names.push(format!("\"{name}\""));
+            values.push(match ty {
+                sea_orm::ColumnType::String(_)
+                | sea_orm::ColumnType::Text
+                | sea_orm::ColumnType::Char(_) => {
+                    format!("({field}::json #>> '{{}}') AS \"{name}\"")
+                }
+                other => format!(
+                    "{field}::{} AS \"{name}\"",
+                    crate::kinds::pg_type(other).ok_or(ApiError::Internal)?
+                ),
+            });
+        }
+        // `OFFSET 0`: each row split once, not once per column. The rows
+        // whose ids exist are left out by a lookup each, cheaper than
+        // `ON CONFLICT DO NOTHING`'s speculative insertion; one a
+        // concurrent write adds meanwhile fails the import (a 503).
+        let table = kind.name();
+        return Ok(format!(
+            "INSERT INTO \"{table}\" ({}) SELECT * FROM (SELECT {} FROM (SELECT \
+             string_to_array(r, chr(31), '') AS f FROM unnest(string_to_array($1, chr(30))) AS r \
+             OFFSET 0) AS x) AS y WHERE NOT EXISTS \
+             (SELECT 1 FROM \"{table}\" AS t WHERE t.\"id\" = y.\"id\")",
+            names.join(", "),
+            values.join(", "),
         ));
     }
-    Ok(())
+    let upsert = kind.upsert_sql(backend, 1)?;
+    let (insert, _) = upsert
+        .split_once(" ON CONFLICT (\"id\") DO UPDATE ")
+        .ok_or(ApiError::Internal)?;
+    Ok(format!("{insert} ON CONFLICT (\"id\") DO NOTHING"))
 }

@@ -256,7 +256,123 @@ async fn gzip_bodies_and_the_import_limit(backend: Backend) {
     assert_error_body(&body, "payload_too_large");
 }
 
+/// A large file is read while its first batches are written: a bad entry
+/// far into it (after 2,000 entries went in) still imports nothing, a bad
+/// field wins over an id of another baby read before it, and the good file
+/// imported twice changes nothing the second time (no new version).
+async fn a_bad_entry_late_in_a_large_file_imports_nothing(backend: Backend) {
+    let (app, alice, baby) = spawn_with_baby(backend).await;
+    let client = Uuid::new_v4();
+    let theirs = Uuid::new_v4();
+    assert_all_applied(&push(&app, &alice, client, vec![feed(1, theirs, &baby)]).await);
+    let bob = app.token("bob");
+    let id = Uuid::new_v4().to_string();
+    let feeds: Vec<Value> = (0..2500)
+        .map(|i| {
+            json!({"id": Uuid::new_v4(), "babyId": id, "method": "bottle", "amountMl": 100,
+                   "startedAt": format!("2026-11-{:02}T{:02}:{:02}:00.000Z", 1 + i / 100, (i / 4) % 24, i % 60)})
+        })
+        .collect();
+    let doc = json!({"format": "babysync-export", "formatVersion": 1,
+        "exportedAt": "2026-12-01T00:00:00.000Z", "baby": {"id": id, "name": "Large"},
+        "entries": {"feed_log": feeds}});
+    let refused = |doc: Value, status: u16, field: &'static str| {
+        let (app, bob, id) = (&app, &bob, &id);
+        async move {
+            let r = import(app, bob, &doc).await;
+            assert_eq!(r.status, status, "{field}: {}", r.text);
+            assert_eq!(r.body["error"]["details"]["field"], field, "{}", r.text);
+            let r = app.get(&format!("/api/babies/{id}"), bob).await;
+            assert_eq!(r.status, 404, "{field}: nothing imported");
+        }
+    };
+    let mut bad = doc.clone();
+    bad["entries"]["feed_log"][2400]["amountMl"] = json!(3000);
+    refused(bad, 400, "entries/feed_log/2400/amountMl").await;
+    let mut bad = doc.clone();
+    bad["entries"]["feed_log"][2400]["id"] = json!(theirs);
+    refused(bad.clone(), 409, "entries/feed_log/2400/id").await;
+    bad["entries"]["feed_log"][2450]["method"] = json!("cup");
+    refused(bad, 400, "entries/feed_log/2450/method").await;
+    let mut bad = doc.clone();
+    bad["entries"]["feed_log"][2450]["id"] = doc["entries"]["feed_log"][10]["id"].clone();
+    refused(bad, 400, "entries/feed_log/2450/id").await;
+
+    let r = import(&app, &bob, &doc).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["imported"]["feed_log"], 2500);
+    let first = export(&app, &bob, &id).await;
+    let r = import(&app, &bob, &doc).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["imported"]["feed_log"],
+            &r.body["unchanged"]["feed_log"]
+        ),
+        (&json!(0), &json!(2500))
+    );
+    let again = export(&app, &bob, &id).await;
+    assert_eq!(
+        first["entries"], again["entries"],
+        "the second import changed nothing"
+    );
+}
+
+/// A timer is folded from the file's events for it wherever they stand in
+/// the file (here before it), and at most 200 of them: the 201st is a 400
+/// naming it.
+async fn timers_fold_from_their_events_in_any_order(backend: Backend) {
+    let (app, alice, _) = spawn_with_baby(backend).await;
+    let (baby, feed) = (Uuid::new_v4(), Uuid::new_v4());
+    let event = |n: usize, action: &str, side: Option<&str>| {
+        let mut e = json!({"id": Uuid::new_v4(), "babyId": baby, "entryEntity": "feed_log",
+            "entryId": feed, "action": action,
+            "startedAt": format!("2026-11-20T08:{:02}:{:02}.000Z", n / 60, n % 60)});
+        if let Some(s) = side {
+            e["side"] = json!(s);
+        }
+        e
+    };
+    let timer = json!({"id": feed, "babyId": baby, "method": "breast", "startSide": "left",
+        "startedAt": "2026-11-20T08:00:00.000Z", "timerState": "running"});
+    // serde_json's maps are sorted: the events go first in the text by hand.
+    let body = |events: &Value| {
+        format!(
+            r#"{{"format":"babysync-export","formatVersion":1,"exportedAt":"2026-12-01T00:00:00.000Z","baby":{{"id":"{baby}","name":"Timers"}},"entries":{{"timer_event":{events},"feed_log":[{timer}]}}}}"#
+        )
+    };
+    let send = |text: String| {
+        app.http
+            .post(app.url("/api/babies/import"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+    };
+    let mut many: Vec<Value> = (1..=201).map(|n| event(n, "pause", None)).collect();
+    let r = send(body(&json!(many))).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        e["error"]["details"]["field"], "entries/timer_event/200/entryId",
+        "{e}"
+    );
+    many.truncate(0);
+    many.push(event(600, "switchSide", Some("right")));
+    many.push(event(900, "stop", None));
+    let r = send(body(&json!(many))).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let doc = export(&app, &alice, &baby.to_string()).await;
+    let stored = &doc["entries"]["feed_log"][0];
+    assert_eq!(stored["timerState"], "stopped", "{stored}");
+    assert_eq!(stored["endedAt"], "2026-11-20T08:15:00.000Z");
+    assert_eq!(stored["segments"].as_array().unwrap().len(), 2, "{stored}");
+    assert_eq!(stored["segments"][1]["side"], "right", "{stored}");
+}
+
 both!(
+    timers_fold_from_their_events_in_any_order,
+    a_bad_entry_late_in_a_large_file_imports_nothing,
     round_trip,
     one_bad_entry_imports_nothing,
     gzip_bodies_and_the_import_limit,

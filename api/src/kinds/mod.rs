@@ -497,7 +497,7 @@ impl Record {
 }
 
 /// The PostgreSQL type of a column in `json_to_recordset`'s column list.
-fn pg_type(t: &ColumnType) -> Option<&'static str> {
+pub(crate) fn pg_type(t: &ColumnType) -> Option<&'static str> {
     Some(match t {
         ColumnType::Uuid => "uuid",
         ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => "text",
@@ -597,7 +597,7 @@ fn upsert_sqlite_sql<E: EntityTrait>() -> String {
     }
     // `WHERE true`: SQLite's grammar needs it between a SELECT and ON CONFLICT.
     format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_each(?) WHERE true \
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM jsonb_each(?) WHERE true \
          ON CONFLICT (\"id\") DO UPDATE SET {} WHERE \"{table}\".\"baby_id\" = excluded.\"baby_id\"",
         columns.join(", "),
         values.join(", "),
