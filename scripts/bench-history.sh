@@ -23,7 +23,9 @@
 #    history (5 more first, not counted);
 # 3. the JSON export of that baby, saved: the import's body in step 6;
 # 4. scripts/seed_copies.py fills the second baby with EXPORT_ENTRIES /
-#    H_ENTRIES copies of the first one's rows (server stopped);
+#    H_ENTRIES copies of the first one's rows (server stopped), and on
+#    PostgreSQL a CHECKPOINT (here and before step 6): the copies' dirty
+#    pages are written before the next steps are measured, not during them;
 # 5. on a restarted server, its JSON export, streamed and counted, the
 #    server's RSS sampled every 20 ms throughout and its peak reset before;
 # 6. on a fresh server and database, the file of step 3 imported by another
@@ -44,6 +46,9 @@ history_run() {
   read -r server _ < <(start_server "$url")
   measured "${name}_hseed" "$GEN" --url "$base" history-seed --entries "$H_ENTRIES"
   analyze() { if [ "$backend" = postgres ] && [ "$PG_ANALYZE" = 1 ]; then psql "$url" -qc ANALYZE; fi; }
+  # PostgreSQL writes a step's dirty pages out before the next step is
+  # measured, not during it (the copies leave about 1 GB behind them).
+  checkpoint() { if [ "$backend" = postgres ]; then psql "$url" -qc CHECKPOINT; fi; }
   analyze
   read -r baby copy first last < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['baby'], r['copy_baby'], r['first_date'], r['last_date'])" "$OUT/${name}_hseed.json")
   echo "== $name: $SUMMARY_REQUESTS summaries of 92 days, then of 1 day ($SUMMARY_TZ)"
@@ -61,11 +66,13 @@ history_run() {
   echo "{\"entries\": $n, \"seconds\": $(python3 -c "import time; print(round(time.time() - $t0, 1))")}" > "$OUT/${name}_copies.json"
   cat "$OUT/${name}_copies.json"
   analyze
+  checkpoint
   read -r server _ < <(start_server "$url")
   echo "== $name: export of $n entries, on a restarted server"
   measured "${name}_export" "$GEN" --url "$base" export --baby "$copy" --server-pid "$server" --expect "$n"
   stop_server
   echo "== $name: import of the $H_ENTRIES-entry file on a fresh database, by another user"
+  checkpoint
   read -r server _ < <(start_server "$import_url")
   measured "${name}_import" "$GEN" --url "$base" import --file "$work/${name}_history.json" --server-pid "$server"
   stop_server

@@ -829,9 +829,10 @@ const FIELD_SEP: char = '\u{1f}';
 
 /// `rows` of `kind` as one text for PostgreSQL's insert ([`insert_sql`]):
 /// each row its columns' values as PostgreSQL reads them from text, in the
-/// order of `Kind::columns`, NULL an empty field; a text (which may hold
-/// any character) JSON-quoted, a JSON value as its JSON text (neither then
-/// holds a separator: JSON escapes control characters). PostgreSQL splits
+/// order of `Kind::columns`, NULL an empty field; a text as it is, or
+/// JSON-quoted when it is empty, starts with `"` or holds a control
+/// character (a separator among them: JSON escapes them), a JSON value as
+/// its JSON text. PostgreSQL splits
 /// and casts it at a fraction of what reading JSON objects costs it
 /// (docs/PERFORMANCE.md, "Issue 21").
 fn pg_rows(kind: Kind, rows: &[Box<dyn crate::kinds::Entry>]) -> Result<String, ApiError> {
@@ -867,8 +868,14 @@ fn pg_rows(kind: Kind, rows: &[Box<dyn crate::kinds::Entry>]) -> Result<String, 
                     )
                 }
                 V::ChronoDate(Some(d)) => write!(out, "{}", d.format("%F")),
+                // As it is, unless it could be mistaken: JSON-quoted if it is
+                // empty, starts with a quote or holds a control character.
                 V::String(Some(s)) => {
-                    out.push_str(&serde_json::to_string(&s).map_err(|e| fail(&e))?);
+                    if s.is_empty() || s.starts_with('"') || s.chars().any(char::is_control) {
+                        out.push_str(&serde_json::to_string(&s).map_err(|e| fail(&e))?);
+                    } else {
+                        out.push_str(&s);
+                    }
                     Ok(())
                 }
                 V::Bool(Some(b)) => write!(out, "{}", u8::from(b)),
@@ -907,7 +914,10 @@ fn insert_sql(kind: Kind, backend: DbBackend) -> Result<String, ApiError> {
                 sea_orm::ColumnType::String(_)
                 | sea_orm::ColumnType::Text
                 | sea_orm::ColumnType::Char(_) => {
-                    format!("({field}::json #>> '{{}}') AS \"{name}\"")
+                    format!(
+                        "CASE WHEN left({field}, 1) = '\"' THEN {field}::json #>> '{{}}' \
+                         ELSE {field} END AS \"{name}\""
+                    )
                 }
                 other => format!(
                     "{field}::{} AS \"{name}\"",

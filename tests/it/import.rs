@@ -370,7 +370,61 @@ async fn timers_fold_from_their_events_in_any_order(backend: Backend) {
     assert_eq!(stored["segments"][1]["side"], "right", "{stored}");
 }
 
+/// Free text comes back exactly as it went in, whatever it holds (on
+/// PostgreSQL the rows travel as one delimited text: quotes, separators and
+/// control characters must survive it).
+async fn any_text_survives_an_import(backend: Backend) {
+    let (app, alice, _) = spawn_with_baby(backend).await;
+    let baby = Uuid::new_v4();
+    let notes = [
+        "",
+        "plain",
+        "\"quoted\"",
+        "\"",
+        "tab\there",
+        "unit\u{1f}record\u{1e}sep",
+        "back\\slash {\"json\": [1]}",
+        "ünïcødé 👶",
+        "null",
+        " ",
+    ];
+    let feeds: Vec<Value> = notes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            json!({"id": Uuid::new_v4(), "babyId": baby, "method": "bottle", "notes": n,
+                   "estimatedSource": n.chars().take(64).collect::<String>(),
+                   "startedAt": format!("2026-11-20T08:{i:02}:00.000Z")})
+        })
+        .collect();
+    let doc = json!({"format": "babysync-export", "formatVersion": 1,
+        "exportedAt": "2026-12-01T00:00:00.000Z", "baby": {"id": baby, "name": "Text"},
+        "entries": {"feed_log": feeds}});
+    let r = import(&app, &alice, &doc).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let out = export(&app, &alice, &baby.to_string()).await;
+    let mut got: Vec<(String, String)> = out["entries"]["feed_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["notes"].as_str().unwrap().to_owned(),
+                e["estimatedSource"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = notes
+        .iter()
+        .map(|n| (n.to_string(), n.chars().take(64).collect()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
 both!(
+    any_text_survives_an_import,
     timers_fold_from_their_events_in_any_order,
     a_bad_entry_late_in_a_large_file_imports_nothing,
     round_trip,
