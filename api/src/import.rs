@@ -70,13 +70,63 @@ impl<'de: 'a, 'a> Deserialize<'de> for Ordered<'a> {
                 mut m: M,
             ) -> Result<Self::Value, M::Error> {
                 let mut out = vec![];
-                while let Some((k, v)) = m.next_entry::<String, Vec<&'de RawValue>>()? {
-                    out.push((k, v));
+                while let Some((k, v)) = m.next_entry::<String, Entries<'de>>()? {
+                    out.push((k, v.0));
                 }
                 Ok(Ordered(out))
             }
         }
         d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// The shortest text an entry can have: its `id` alone takes 45 bytes,
+/// and it needs a `babyId` and a `startedAt` too.
+const MIN_ENTRY_BYTES: usize = 64;
+
+/// A kind's list of entries, each kept as its text in the body. Anything
+/// that cannot be an entry (not an object, or too short to hold its
+/// required fields) is refused as it is read: the list costs at most a
+/// quarter of the body it lies in, whatever the body holds.
+struct Entries<'a>(Vec<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of entries")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
+                let mut out = vec![];
+                while let Some(EntryText(raw)) = seq.next_element()? {
+                    out.push(raw);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
+}
+
+/// One element of [`Entries`], refused while it is read (so that the
+/// error's path names it).
+struct EntryText<'a>(&'a RawValue);
+
+impl<'de: 'a, 'a> Deserialize<'de> for EntryText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if !text.starts_with('{') || text.len() < MIN_ENTRY_BYTES {
+            return Err(serde::de::Error::custom(
+                "must be an entry: an object with at least its id, babyId and startedAt",
+            ));
+        }
+        Ok(EntryText(raw))
     }
 }
 
@@ -119,6 +169,8 @@ fn rejected(kind: Kind, i: usize, r: Rejection) -> ApiError {
 enum Read {
     Baby(NewBaby),
     Rows(Rows),
+    /// The whole file was read and checked: the writer commits only then.
+    End,
 }
 
 /// A batch's entries of one kind, checked, versioned and written out as
@@ -159,6 +211,10 @@ struct Reader<'a> {
     ready: BTreeMap<Kind, Vec<(usize, Record)>>,
     /// The place of the first event beyond a timer's 200.
     over: Option<usize>,
+    /// The timers folded.
+    folded: HashSet<(Kind, Uuid)>,
+    /// The first id given twice in the file, as a path.
+    twice: Option<String>,
     out: &'a tokio::sync::mpsc::Sender<Result<Read, ApiError>>,
 }
 
@@ -213,6 +269,7 @@ impl Reader<'_> {
     /// Folds timer `r` (at place `i`) from the file's events for it, all
     /// read, for the next batch of its kind.
     fn fold(&mut self, i: usize, mut r: Record) -> Result<(), ApiError> {
+        self.folded.insert((r.kind, r.id));
         let events = self.events.remove(&(r.kind, r.id)).unwrap_or_default();
         if let Some((at, _)) = events.get(timer::MAX_EVENTS) {
             self.over = Some(self.over.map_or(*at, |o| min(o, *at)));
@@ -230,10 +287,11 @@ impl Reader<'_> {
         let mut by_kind: BTreeMap<Kind, Vec<(usize, Record)>> = BTreeMap::new();
         for (kind, i, r) in batch {
             if !self.seen.insert((kind, r.id)) {
-                return Err(bad(
-                    &format!("entries/{}/{i}/id", kind.name()),
-                    "appears twice in the file",
-                ));
+                // Reported once the whole file is checked (a bad entry
+                // after it comes first).
+                self.twice
+                    .get_or_insert_with(|| format!("entries/{}/{i}/id", kind.name()));
+                continue;
             }
             if timer::is_timer(&r) {
                 let key = (kind, r.id);
@@ -251,6 +309,11 @@ impl Reader<'_> {
                     .entry(target)
                     .or_default()
                     .extend(timer::Logged::of(&r).map(|e| (i, e)));
+                if self.folded.contains(&target) {
+                    // The first pass counted every event of the timer.
+                    tracing::error!(entry = %target.1, "an import's event after its timer was folded");
+                    return Err(ApiError::Internal);
+                }
                 if let Some(n) = self.pending.get_mut(&target) {
                     *n = n.saturating_sub(1);
                     if *n == 0
@@ -297,20 +360,56 @@ impl Reader<'_> {
                 format!("a timer takes at most {} events", timer::MAX_EVENTS),
             ));
         }
+        if let Some(field) = self.twice.take() {
+            return Err(bad(&field, "appears twice in the file"));
+        }
         for (kind, rows) in std::mem::take(&mut self.ready) {
             self.rows(kind, rows, true)?;
         }
-        Ok(())
+        self.send(Read::End)
     }
 }
 
 /// The timer an event in the file acts on, read before the events are
-/// checked (see [`Reader::pending`]).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// checked (see [`Reader::pending`]): a key given twice counts as its last
+/// value, as when the event itself is read.
+#[derive(Default)]
 struct Aim {
     entry_entity: Option<String>,
     entry_id: Option<Uuid>,
+}
+
+impl<'de> Deserialize<'de> for Aim {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Aim;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an event")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Aim, M::Error> {
+                let mut aim = Aim::default();
+                while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "entryEntity" => {
+                            aim.entry_entity = m.next_value::<Value>()?.as_str().map(str::to_owned)
+                        }
+                        "entryId" => {
+                            aim.entry_id = m
+                                .next_value::<Value>()?
+                                .as_str()
+                                .and_then(|s| Uuid::parse_str(s).ok())
+                        }
+                        _ => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(aim)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Reads and checks the document, every entry as a push create (the 24 h
@@ -332,7 +431,13 @@ fn read(
         match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
             Ok(doc) => doc,
             Err(e) => {
-                let path = e.path().to_string().replace('.', "/");
+                // `entries.feed_log[3]` → `entries/feed_log/3`.
+                let path = e
+                    .path()
+                    .to_string()
+                    .replace('.', "/")
+                    .replace('[', "/")
+                    .replace(']', "");
                 let path = if path == "/" { String::new() } else { path };
                 return Err(bad(
                     &path,
@@ -353,10 +458,7 @@ fn read(
         .map_err(|_| bad("exportedAt", "must be an RFC 3339 timestamp with an offset"))?;
     let baby = parse_baby(&doc.baby)?;
     let baby_id = baby.id;
-    // The writer claims the baby meanwhile.
-    out.blocking_send(Ok(Read::Baby(baby)))
-        .map_err(|_| ApiError::Internal)?;
-    let mut all: Vec<(Kind, usize, &RawValue)> = vec![];
+    let mut lists: Vec<(Kind, &[&RawValue])> = vec![];
     for (name, list) in &doc.entries.0 {
         let kind = Kind::parse(name).ok_or_else(|| {
             bad(
@@ -364,12 +466,16 @@ fn read(
                 format!("must be {}", Kind::names_for_message()),
             )
         })?;
-        all.extend(list.iter().enumerate().map(|(i, raw)| (kind, i, *raw)));
+        lists.push((kind, list));
     }
+    // The writer claims the baby meanwhile.
+    out.blocking_send(Ok(Read::Baby(baby)))
+        .map_err(|_| ApiError::Internal)?;
     // How many events the file has for each timer: a timer is folded and
     // written as soon as its events are read, not after the whole file.
     let mut pending: HashMap<(Kind, Uuid), usize> = HashMap::new();
-    for (_, _, raw) in all.iter().filter(|(k, _, _)| k.is_timer_event()) {
+    let events = lists.iter().filter(|(k, _)| k.is_timer_event());
+    for raw in events.flat_map(|(_, list)| list.iter()) {
         if let Ok(Aim {
             entry_entity: Some(entity),
             entry_id: Some(id),
@@ -389,25 +495,36 @@ fn read(
         events: HashMap::new(),
         ready: BTreeMap::new(),
         over: None,
+        folded: HashSet::new(),
+        twice: None,
         out,
     };
     reader.counter = counter.blocking_recv().map_err(|_| ApiError::Internal)?;
-    let check =
-        |batch: &[(Kind, usize, &RawValue)]| -> Result<Vec<(Kind, usize, Record)>, ApiError> {
-            batch
-                .iter()
-                .map(|(kind, i, raw)| {
-                    fields::with_now(exported_at, || {
-                        entry(*kind, *i, raw, baby_id, user, now, exported_at)
-                    })
-                    .map(|r| (*kind, *i, r))
+    // A batch: a kind, the place of its first entry, its entries.
+    type Batch<'b> = (Kind, usize, &'b [&'b RawValue]);
+    let check = |(kind, first, raws): &Batch| -> Result<Vec<(Kind, usize, Record)>, ApiError> {
+        raws.iter()
+            .enumerate()
+            .map(|(n, raw)| {
+                let i = first + n;
+                fields::with_now(exported_at, || {
+                    entry(*kind, i, raw, baby_id, user, now, exported_at)
                 })
-                .collect()
-        };
+                .map(|r| (*kind, i, r))
+            })
+            .collect()
+    };
     // Two threads check the batches (most of an import's work on the
     // server), each a batch ahead at most, while this one sorts them out in
     // order, writes them out and hands them over.
-    let batches: Vec<&[(Kind, usize, &RawValue)]> = all.chunks(WRITE_ROWS).collect();
+    let batches: Vec<Batch> = lists
+        .iter()
+        .flat_map(|(kind, list)| {
+            list.chunks(WRITE_ROWS)
+                .enumerate()
+                .map(move |(n, raws)| (*kind, n * WRITE_ROWS, raws))
+        })
+        .collect();
     std::thread::scope(|s| {
         let checkers = [0, 1].map(|w| {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -591,7 +708,13 @@ pub async fn import(
         }
         let (view, created, counter, caregivers) =
             claim_baby(&txn, user, &baby, max_babies, now).await?;
-        counter_tx.send(counter).map_err(|_| ApiError::Internal)?;
+        if counter_tx.send(counter).is_err() {
+            // The reader stopped: its error is waiting.
+            return Err(match rx.recv().await {
+                Some(Err(e)) => e,
+                _ => ApiError::Internal,
+            });
+        }
         let zero: BTreeMap<&'static str, u64> = KINDS.iter().map(|k| (k.name(), 0)).collect();
         let mut merge = Merge {
             baby: baby.id,
@@ -602,9 +725,12 @@ pub async fn import(
             targets: vec![],
             failed: None,
         };
-        while let Some(read) = rx.recv().await {
-            match read? {
+        // Until the reader says it read the whole file: a reader that
+        // stopped otherwise (a panic) leaves nothing committed.
+        loop {
+            match rx.recv().await.ok_or(ApiError::Internal)?? {
                 Read::Rows(rows) => merge.take(&txn, rows).await?,
+                Read::End => break,
                 Read::Baby(_) => return Err(ApiError::Internal),
             }
         }
@@ -715,9 +841,21 @@ fn entry(
         return Err(bad(&at("babyId"), "must be the document's baby"));
     }
     let logged_by = match e.get("loggedBy") {
-        Some(Value::String(s)) => s.clone(),
+        // A user id as a token's subject may be one.
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.chars().count() <= crate::auth::MAX_SUB_CHARS
+                && !s.contains('\0') =>
+        {
+            s.clone()
+        }
         None | Some(Value::Null) => user.to_owned(),
-        Some(_) => return Err(bad(&at("loggedBy"), "must be a string")),
+        Some(_) => {
+            return Err(bad(
+                &at("loggedBy"),
+                "must be a user id: 1 to 255 characters, without NUL",
+            ));
+        }
     };
     // Checked as a client's timestamp (1900 to 24 h after the export).
     let stamp = |key: &str| -> Result<Option<DateTime<Utc>>, ApiError> {

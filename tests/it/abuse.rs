@@ -982,6 +982,19 @@ async fn summaries_exports_and_imports_are_bounded(backend: Backend) {
     assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
     let r = post(bomb, true).await.unwrap();
     assert_eq!(r.status(), 413);
+    // Within the limit, a small gzip of a list of tiny values (each would
+    // cost the server more than its two bytes): refused at the first one.
+    let tiny = format!(
+        r#"{{"format":"babysync-export","formatVersion":1,"exportedAt":"2026-12-01T00:00:00Z","baby":{{"id":"{}","name":"Tiny"}},"entries":{{"feed_log":[1{}]}}}}"#,
+        Uuid::new_v4(),
+        ",1".repeat(120 * 1024)
+    );
+    let tiny = gzip(tiny.as_bytes());
+    assert!(tiny.len() < 4 * 1024, "{}", tiny.len());
+    let r = post(tiny, true).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["field"], "entries/feed_log/0");
     let r = app.get("/api/babies", &mallory).await;
     assert_eq!(
         r.body["babies"].as_array().unwrap().len(),

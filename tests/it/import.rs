@@ -174,6 +174,13 @@ async fn one_bad_entry_imports_nothing(backend: Backend) {
             json!("red"),
             "entries/feed_log/0/colour",
         ),
+        (
+            "/entries/feed_log/0",
+            "loggedBy",
+            json!("x\u{0}"),
+            "entries/feed_log/0/loggedBy",
+        ),
+        ("/entries", "bogus_log", json!([]), "entries/bogus_log"),
         ("", "format", json!("csv"), "format"),
         ("", "formatVersion", json!(2), "formatVersion"),
         ("/baby", "name", json!(""), "baby/name"),
@@ -188,6 +195,18 @@ async fn one_bad_entry_imports_nothing(backend: Backend) {
         assert_eq!(r.body["error"]["details"]["field"], field, "{path}");
         let r = app.get(&format!("/api/babies/{id}"), &bob).await;
         assert_eq!(r.status, 404, "{path}: nothing imported");
+    }
+    // What cannot be an entry is refused as the document is read (a list
+    // of tiny values would otherwise cost far more than its bytes).
+    for (junk, what) in [(json!(1), "a number"), (json!({}), "an empty object")] {
+        let mut bad = fresh.clone();
+        bad["entries"]["feed_log"][1] = junk;
+        let r = import(&app, &bob, &bad).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(
+            r.body["error"]["details"]["field"], "entries/feed_log/1",
+            "{what}"
+        );
     }
     // The 24 h rule counts from the export's time (never later than now):
     // an hour from now is too late for a file exported ten days ago.
@@ -296,7 +315,11 @@ async fn a_bad_entry_late_in_a_large_file_imports_nothing(backend: Backend) {
     refused(bad, 400, "entries/feed_log/2450/method").await;
     let mut bad = doc.clone();
     bad["entries"]["feed_log"][2450]["id"] = doc["entries"]["feed_log"][10]["id"].clone();
-    refused(bad, 400, "entries/feed_log/2450/id").await;
+    refused(bad.clone(), 400, "entries/feed_log/2450/id").await;
+    // An id given twice is reported once the file is checked: a bad entry
+    // after it comes first.
+    bad["entries"]["feed_log"][2480]["method"] = json!("cup");
+    refused(bad, 400, "entries/feed_log/2480/method").await;
 
     let r = import(&app, &bob, &doc).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -364,6 +387,22 @@ async fn timers_fold_from_their_events_in_any_order(backend: Backend) {
     assert_eq!(r.status(), 201);
     let doc = export(&app, &alice, &baby.to_string()).await;
     let stored = &doc["entries"]["feed_log"][0];
+    // An event with `entryId` given twice acts on the last one, as its
+    // timer's fold reads it (here: the timer), wherever it stands.
+    let (baby2, feed2) = (Uuid::new_v4(), Uuid::new_v4());
+    let text = format!(
+        r#"{{"format":"babysync-export","formatVersion":1,"exportedAt":"2026-12-01T00:00:00.000Z","baby":{{"id":"{baby2}","name":"Twice"}},"entries":{{"feed_log":[{{"id":"{feed2}","babyId":"{baby2}","method":"breast","startedAt":"2026-11-20T10:00:00.000Z","timerState":"running"}}],"timer_event":[{{"id":"{}","babyId":"{baby2}","entryEntity":"feed_log","entryId":"{}","entryId":"{feed2}","action":"pause","startedAt":"2026-11-20T10:10:00.000Z"}},{{"id":"{}","babyId":"{baby2}","entryEntity":"feed_log","entryId":"{feed2}","action":"stop","startedAt":"2026-11-20T10:20:00.000Z"}}]}}}}"#,
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4()
+    );
+    let r = send(text).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let twice = export(&app, &alice, &baby2.to_string()).await;
+    assert_eq!(
+        twice["entries"]["feed_log"][0]["timerState"], "stopped",
+        "{twice}"
+    );
     assert_eq!(stored["timerState"], "stopped", "{stored}");
     assert_eq!(stored["endedAt"], "2026-11-20T08:15:00.000Z");
     assert_eq!(stored["segments"].as_array().unwrap().len(), 2, "{stored}");
