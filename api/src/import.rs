@@ -435,8 +435,7 @@ fn read(
                 let path = e
                     .path()
                     .to_string()
-                    .replace('.', "/")
-                    .replace('[', "/")
+                    .replace(['.', '['], "/")
                     .replace(']', "");
                 let path = if path == "/" { String::new() } else { path };
                 return Err(bad(
