@@ -14,7 +14,7 @@
 //! events are still to come, and a few words per event and per id.
 
 use std::{
-    cmp::{max, min},
+    cmp::min,
     collections::{BTreeMap, HashMap, HashSet},
 };
 
@@ -169,8 +169,9 @@ fn rejected(kind: Kind, i: usize, r: Rejection) -> ApiError {
 enum Read {
     Baby(NewBaby),
     Rows(Rows),
-    /// The whole file was read and checked: the writer commits only then.
-    End,
+    /// The whole file was read and checked, and the last version given:
+    /// the writer commits only then.
+    End(i64),
 }
 
 /// A batch's entries of one kind, checked, versioned and written out as
@@ -366,7 +367,7 @@ impl Reader<'_> {
         for (kind, rows) in std::mem::take(&mut self.ready) {
             self.rows(kind, rows, true)?;
         }
-        self.send(Read::End)
+        self.send(Read::End(self.counter))
     }
 }
 
@@ -555,8 +556,6 @@ const READ_AHEAD: usize = 4;
 /// The writer's side of an import: the rows written and sorted out.
 struct Merge {
     baby: Uuid,
-    /// The highest version given.
-    counter: i64,
     imported: BTreeMap<&'static str, u64>,
     unchanged: BTreeMap<&'static str, u64>,
     /// The timers the import adds.
@@ -582,7 +581,6 @@ impl Merge {
             param,
             timers,
         } = rows;
-        self.counter = rows.iter().map(|r| r.version).fold(self.counter, max);
         let backend = txn.get_database_backend();
         let inserted = txn
             .execute_raw(sea_orm::Statement::from_sql_and_values(
@@ -717,7 +715,6 @@ pub async fn import(
         let zero: BTreeMap<&'static str, u64> = KINDS.iter().map(|k| (k.name(), 0)).collect();
         let mut merge = Merge {
             baby: baby.id,
-            counter,
             imported: zero.clone(),
             unchanged: zero,
             timers: HashSet::new(),
@@ -726,18 +723,18 @@ pub async fn import(
         };
         // Until the reader says it read the whole file: a reader that
         // stopped otherwise (a panic) leaves nothing committed.
-        loop {
+        let last = loop {
             match rx.recv().await.ok_or(ApiError::Internal)?? {
                 Read::Rows(rows) => merge.take(&txn, rows).await?,
-                Read::End => break,
+                Read::End(last) => break last,
                 Read::Baby(_) => return Err(ApiError::Internal),
             }
-        }
+        };
         merge.finish()?;
         let added = merge.imported.values().any(|n| *n > 0);
         if added {
             babies::Entity::update_many()
-                .col_expr(babies::Column::ChangeCounter, Expr::val(merge.counter))
+                .col_expr(babies::Column::ChangeCounter, Expr::val(last))
                 .filter(babies::Column::Id.eq(baby.id))
                 .exec(&txn)
                 .await?;
@@ -1037,8 +1034,8 @@ fn pg_rows(kind: Kind, rows: &[Box<dyn crate::kinds::Entry>]) -> Result<String, 
 }
 
 /// The insert of a kind's rows given as one parameter, leaving a row whose
-/// id exists as it is: on SQLite the push's upsert's (see
-/// `Kind::upsert_sql`), on PostgreSQL from the text of [`pg_rows`].
+/// id exists as it is: on SQLite `Kind::insert_new_sql`, on PostgreSQL
+/// from the text of [`pg_rows`].
 fn insert_sql(kind: Kind, backend: DbBackend) -> Result<String, ApiError> {
     if backend == DbBackend::Postgres {
         let columns = kind.columns();
@@ -1076,9 +1073,5 @@ fn insert_sql(kind: Kind, backend: DbBackend) -> Result<String, ApiError> {
             values.join(", "),
         ));
     }
-    let upsert = kind.upsert_sql(backend, 1)?;
-    let (insert, _) = upsert
-        .split_once(" ON CONFLICT (\"id\") DO UPDATE ")
-        .ok_or(ApiError::Internal)?;
-    Ok(format!("{insert} ON CONFLICT (\"id\") DO NOTHING"))
+    kind.insert_new_sql(backend, 1)
 }

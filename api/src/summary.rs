@@ -326,7 +326,7 @@ impl Item {
         Item::of(map).ok_or_else(|| unreadable(&"no startedAt or id"))
     }
 
-    fn key(&self) -> (DateTime<Utc>, Uuid) {
+    fn key(&self) -> Key {
         (self.started_at, self.id)
     }
     fn str(&self, key: &str) -> Option<&str> {
@@ -433,7 +433,7 @@ pub(crate) async fn read_settings(txn: &DatabaseTransaction) -> Result<(), ApiEr
 pub(crate) struct Pages {
     kind: Kind,
     base: SelectStatement,
-    after: Option<(DateTime<Utc>, Uuid)>,
+    after: Option<Key>,
     done: bool,
 }
 
@@ -448,7 +448,7 @@ impl Pages {
     }
 
     /// The rows after `key` (by `started_at`, then `id`).
-    fn after(kind: Kind, base: SelectStatement, key: (DateTime<Utc>, Uuid)) -> Self {
+    fn after(kind: Kind, base: SelectStatement, key: Key) -> Self {
         Pages {
             after: Some(key),
             ..Pages::new(kind, base)

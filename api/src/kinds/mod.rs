@@ -249,6 +249,16 @@ impl Kind {
         self.0.upsert_sql(backend, param)
     }
 
+    /// The kind's upsert (see [`Kind::upsert_sql`]) but leaving a row whose
+    /// id exists as it is: it inserts the rows whose ids are new.
+    pub fn insert_new_sql(self, backend: DbBackend, param: usize) -> Result<String, ApiError> {
+        let upsert = self.upsert_sql(backend, param)?;
+        let (insert, _) = upsert
+            .split_once(ON_CONFLICT_UPDATE)
+            .ok_or(ApiError::Internal)?;
+        Ok(format!("{insert} ON CONFLICT (\"id\") DO NOTHING"))
+    }
+
     pub fn schemas(self, out: &mut Vec<(String, RefOr<Schema>)>) {
         self.0.schemas(out)
     }
@@ -560,13 +570,23 @@ fn upsert_json_sql<E: EntityTrait>(param: usize) -> Result<String, ApiError> {
         }
     }
     Ok(format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_to_recordset(${param}::json) AS x({}) \
-         ON CONFLICT (\"id\") DO UPDATE SET {} WHERE \"{table}\".\"baby_id\" = excluded.\"baby_id\"",
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_to_recordset(${param}::json) AS x({}){}",
         columns.join(", "),
         keys.join(", "),
         types.join(", "),
-        updates.join(", "),
+        on_conflict_update(&table, &updates),
     ))
+}
+
+/// Where an upsert's insert ends and its update of a stored row begins.
+const ON_CONFLICT_UPDATE: &str = " ON CONFLICT (\"id\") DO UPDATE SET ";
+
+/// An upsert's end: a stored row of the same baby takes the `updates`.
+fn on_conflict_update(table: &str, updates: &[String]) -> String {
+    format!(
+        "{ON_CONFLICT_UPDATE}{} WHERE \"{table}\".\"baby_id\" = excluded.\"baby_id\"",
+        updates.join(", ")
+    )
 }
 
 /// The columns an update never changes.
@@ -597,11 +617,10 @@ fn upsert_sqlite_sql<E: EntityTrait>() -> String {
     }
     // `WHERE true`: SQLite's grammar needs it between a SELECT and ON CONFLICT.
     format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM jsonb_each(?) WHERE true \
-         ON CONFLICT (\"id\") DO UPDATE SET {} WHERE \"{table}\".\"baby_id\" = excluded.\"baby_id\"",
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM jsonb_each(?) WHERE true{}",
         columns.join(", "),
         values.join(", "),
-        updates.join(", "),
+        on_conflict_update(&table, &updates),
     )
 }
 
